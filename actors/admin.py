@@ -1,0 +1,227 @@
+"""Data-management commands of the control script, run against the Store.
+
+``run_admin(store, command, args, now)`` returns a JSON-serialisable result or
+raises ``AdminError``:
+
+    AdminError            Raised when a command cannot be carried out.
+    |  exit_code 2        bad input: unknown command, missing or malformed argument
+    |                     (idTag over 20 characters, bad status, bad ISO date,
+    |                     registration not accepted/pending/rejected)
+    |  exit_code 3        the named station, tag or transaction does not exist
+
+Password hashes never leave this module (the Store does not return them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from storage import ID_TAG_MAX, REGISTRATIONS, TAG_STATUSES, Store, iso, parse_time
+
+Args = dict[str, Any]
+Result = dict[str, Any] | list[Any]
+
+BAD_INPUT = 2
+NOT_FOUND = 3
+
+
+class AdminError(Exception):
+    """Raised when a command cannot be carried out; ``exit_code`` is for the script."""
+
+    def __init__(self, message: str, exit_code: int = BAD_INPUT) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+# -- argument parsing (pure) ---------------------------------------------------
+
+
+def _text(args: Args, name: str, *, required: bool = True) -> str | None:
+    value = args.get(name)
+    if value is None:
+        if required:
+            raise AdminError(f"missing argument: {name}")
+        return None
+    if not isinstance(value, str) or not value:
+        raise AdminError(f"{name} must be a non-empty string")
+    return value
+
+
+def _required(args: Args, name: str) -> str:
+    value = _text(args, name)
+    assert value is not None
+    return value
+
+
+def _station_id(args: Args) -> str:
+    station_id = _required(args, "id")
+    if "/" in station_id:
+        raise AdminError("station id must not contain '/'")
+    return station_id
+
+
+def _id_tag(value: str | None, name: str) -> str | None:
+    # OCPP 1.6 errata 3.73/3.74: IdToken is a CiString20.
+    if value is not None and len(value) > ID_TAG_MAX:
+        raise AdminError(f"{name} longer than {ID_TAG_MAX} characters")
+    return value
+
+
+def _int(args: Args, name: str, *, minimum: int) -> int | None:
+    value = args.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise AdminError(f"{name} must be an integer")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise AdminError(f"{name} must be an integer") from None
+    if number < minimum:
+        raise AdminError(f"{name} must be at least {minimum}")
+    return number
+
+
+def _flag(args: Args, name: str) -> bool:
+    value = args.get(name, False)
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _choice(value: str | None, choices: tuple[str, ...], name: str) -> str | None:
+    """Match ``value`` case-insensitively against ``choices``; canonical spelling back."""
+    if value is None:
+        return None
+    for choice in choices:
+        if choice.lower() == value.lower():
+            return choice
+    raise AdminError(f"{name} must be one of {', '.join(choices)}")
+
+
+# -- commands ---------------------------------------------------------------------
+
+
+def station_add(store: Store, args: Args, now: datetime) -> Result:
+    return store.upsert_station(
+        _station_id(args),
+        password=_text(args, "password", required=False),
+        registration=_choice(_text(args, "registration", required=False), REGISTRATIONS,
+                             "registration"),
+        connectors=_int(args, "connectors", minimum=0),
+        now=now,
+    )
+
+
+def station_set_password(store: Store, args: Args, now: datetime) -> Result:
+    station_id = _station_id(args)
+    if not store.set_password(station_id, _required(args, "password")):
+        raise AdminError(f"unknown station: {station_id}", NOT_FOUND)
+    return {"id": station_id, "password_set": True}
+
+
+def station_list(store: Store, args: Args, now: datetime) -> Result:
+    return store.list_stations()
+
+
+def station_show(store: Store, args: Args, now: datetime) -> Result:
+    station_id = _station_id(args)
+    station = store.get_station(station_id)
+    if station is None:
+        raise AdminError(f"unknown station: {station_id}", NOT_FOUND)
+    return {
+        "station": station,
+        "connectors": store.connector_statuses(station_id),
+        "configuration": store.get_configuration(station_id),
+        "unknown_configuration_keys": store.unknown_configuration_keys(station_id),
+        "active_transactions": store.list_transactions(station_id=station_id, active=True),
+    }
+
+
+def station_remove(store: Store, args: Args, now: datetime) -> Result:
+    station_id = _station_id(args)
+    if not store.remove_station(station_id):
+        raise AdminError(f"unknown station: {station_id}", NOT_FOUND)
+    return {"id": station_id, "removed": True}
+
+
+def tag_add(store: Store, args: Args, now: datetime) -> Result:
+    id_tag = _id_tag(_required(args, "id_tag"), "id_tag")
+    assert id_tag is not None
+    status = _choice(_text(args, "status", required=False), TAG_STATUSES, "status")
+    expiry = _text(args, "expiry", required=False)
+    if expiry is not None:
+        try:
+            expiry = iso(parse_time(expiry))
+        except ValueError:
+            raise AdminError(f"expiry is not an ISO 8601 date: {expiry}") from None
+    return store.upsert_tag(
+        id_tag,
+        status=status or "Accepted",
+        expiry=expiry,
+        parent=_id_tag(_text(args, "parent", required=False), "parent"),
+        now=now,
+    )
+
+
+def tag_list(store: Store, args: Args, now: datetime) -> Result:
+    return store.list_tags()
+
+
+def tag_remove(store: Store, args: Args, now: datetime) -> Result:
+    id_tag = _required(args, "id_tag")
+    if not store.remove_tag(id_tag):
+        raise AdminError(f"unknown tag: {id_tag}", NOT_FOUND)
+    return {"id_tag": id_tag, "removed": True}
+
+
+def tx_list(store: Store, args: Args, now: datetime) -> Result:
+    return store.list_transactions(
+        station_id=_text(args, "station", required=False),
+        active=_flag(args, "active"),
+        limit=_int(args, "limit", minimum=1) or 1000,
+    )
+
+
+def tx_show(store: Store, args: Args, now: datetime) -> Result:
+    tx_id = _int(args, "id", minimum=-(2**63))
+    if tx_id is None:
+        raise AdminError("missing argument: id")
+    transaction = store.get_transaction(tx_id)
+    if transaction is None:
+        raise AdminError(f"unknown transaction: {tx_id}", NOT_FOUND)
+    return {**transaction, "meter_values": store.meter_values_for(tx_id)}
+
+
+def status(store: Store, args: Args, now: datetime) -> Result:
+    return store.summary()
+
+
+COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
+    "station.add": station_add,
+    "station.set-password": station_set_password,
+    "station.list": station_list,
+    "station.show": station_show,
+    "station.remove": station_remove,
+    "tag.add": tag_add,
+    "tag.list": tag_list,
+    "tag.remove": tag_remove,
+    "tx.list": tx_list,
+    "tx.show": tx_show,
+    "status": status,
+}
+
+
+def run_admin(store: Store, command: str, args: Args, now: datetime) -> Result:
+    """Run one data-management command; JSON-serialisable result or AdminError."""
+    try:
+        handler = COMMANDS[command]
+    except KeyError:
+        raise AdminError(f"unknown command: {command}") from None
+    try:
+        return handler(store, args, now)
+    except ValueError as exc:  # a Store guard the checks above did not anticipate
+        raise AdminError(str(exc)) from None

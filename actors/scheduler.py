@@ -1,0 +1,86 @@
+"""SchedulerActor: persistent timers (one per node).
+
+Timers live in storage (table ``timers``) so they survive restarts: on start
+the scheduler reloads them and fires at once those that came due while the
+system was down. A fired timer goes to the registry as TimerFired, which routes
+it to the station actor (starting it when needed). Reservation expiry and
+charging-profile validTo are driven from here.
+
+The clock is injectable (``clock`` attribute) so tests drive time without sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from thespian.actors import Actor, WakeupMessage
+
+from actors.messages import CancelTimer, ScheduleTimer, SchedulerStarted, StartScheduler, TimerFired
+from actors.timers import Timer, TimerTable
+from storage import Store, iso, parse_time
+
+log = logging.getLogger(__name__)
+
+TICK = "scheduler-tick"
+
+
+class SchedulerActor(Actor):
+    clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(timezone.utc))  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: Store | None = None
+        self.registry: Any = None
+        self.table = TimerTable()
+        self.wake_at: datetime | None = None
+
+    def receiveMessage(self, message: Any, sender: Any) -> None:
+        try:
+            if isinstance(message, WakeupMessage):
+                if message.payload == TICK:
+                    self.wake_at = None
+                    self._fire_due()
+            elif isinstance(message, ScheduleTimer):
+                self._schedule(message)
+            elif isinstance(message, CancelTimer):
+                self.table.cancel(message.key)
+                assert self.store is not None
+                self.store.delete_timer(message.key)
+            elif isinstance(message, StartScheduler):
+                self._start(message, sender)
+        except Exception:
+            log.exception("scheduler: error handling %s", type(message).__name__)
+
+    def _start(self, message: StartScheduler, sender: Any) -> None:
+        if self.store is not None:
+            return
+        logging.getLogger().setLevel(message.settings.log_level)
+        self.store = Store(message.settings.db)
+        self.registry = message.registry
+        self.table = TimerTable(
+            [Timer(r["key"], r["station_id"], r["kind"], parse_time(r["due"]), r["data"]) for r in self.store.load_timers()]
+        )
+        self.send(sender, SchedulerStarted(len(self.table.timers)))
+        self._fire_due()
+
+    def _schedule(self, message: ScheduleTimer) -> None:
+        assert self.store is not None
+        timer = Timer(message.key, message.station_id, message.kind, parse_time(message.due), dict(message.data))
+        self.store.save_timer(timer.key, timer.station_id, timer.kind, iso(timer.due), timer.data)
+        self.table.put(timer)
+        self._fire_due()
+
+    def _fire_due(self) -> None:
+        assert self.store is not None
+        now = self.clock()
+        for timer in self.table.pop_due(now):
+            self.store.delete_timer(timer.key)
+            self.send(self.registry, TimerFired(timer.key, timer.station_id, timer.kind, iso(timer.due), timer.data))
+        wait = max(0.05, self.table.next_wait(now))
+        wake_at = now + timedelta(seconds=wait)
+        if self.wake_at is None or wake_at < self.wake_at:
+            self.wake_at = wake_at
+            self.wakeupAfter(wait, payload=TICK)

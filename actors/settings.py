@@ -1,0 +1,44 @@
+"""The one frozen Settings object, built in run.py and passed down in first messages.
+
+Nothing else in the code base reads ``os.environ``: run.py folds flags and
+``CSMS_*`` variables into this object and hands it to every actor in its
+configuration message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of one central-system node."""
+
+    host: str = "0.0.0.0"
+    port: int = 9000
+    metrics_port: int = 9100
+    admin_port: int = 1900
+    db: str = "csms.db"
+    heartbeat_interval: int = 300
+    unknown_stations: str = "accept"  # "accept" | "reject"
+    call_timeout: float = 30.0
+    log_level: str = "INFO"
+    # Seconds between WebSocket pings from the central system; 0 disables.
+    ping_interval: float = 60.0
+    # Largest accepted WebSocket message, in bytes (close code 1009 above it).
+    max_frame_size: int = 65536
+    # Policy: answer StartTransaction ConcurrentTx when the tag already has a
+    # transaction running anywhere. Off by default (see README).
+    concurrent_tx: bool = False
+    # Interval returned with a Pending or Rejected BootNotification.conf.
+    boot_retry_interval: int = 60
+    # DataTransfer vendorIds the central system accepts (anything else:
+    # UnknownVendorId). Maps vendorId -> tuple of accepted messageIds
+    # (empty tuple: every messageId).
+    data_transfer_vendors: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Directory for prometheus_client's multiprocess mode files.
+    metrics_dir: str = ""
+    # PID of the run.py process; the registry stops the system if it dies.
+    parent_pid: int = 0
+    # Label the per-station gauges with station ids (cardinality!).
+    per_station_labels: bool = False

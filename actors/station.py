@@ -1,0 +1,389 @@
+"""StationActor: one per charge point, long-lived; owns its WebSocket connection.
+
+The gateway hands the connected socket over a UNIX socket (SCM_RIGHTS); from
+then on every frame of this charge point is read, handled and answered here.
+The actor also keeps the queue of CALLs the central system sends to the charge
+point (one outstanding at a time, ``actors.calls``).
+
+Handlers of OCPP actions live in ``actors.core`` (pure, taking ``now``); this
+module is the glue between them, the socket and the other actors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import OrderedDict
+from datetime import datetime, timezone
+from typing import Any
+
+from thespian.actors import (
+    Actor,
+    ActorExitRequest,
+    ThespianWatch,
+    WakeupMessage,
+    WatchMessage,
+)
+
+import metrics
+from actors import core, ocppj
+from actors.calls import CallQueue, OutgoingCall
+from actors.connection import Connection, ConnectionClosed
+from actors.errors import OcppCallError
+from actors.messages import (
+    CallReply,
+    GetStationState,
+    SendCall,
+    StartStation,
+    StationStarted,
+    StationStateReply,
+)
+from actors.settings import Settings
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+HANDOFF_TIMEOUT = 2.0
+SEEN_IDS = 1000  # message ids remembered per connection (J §4.1.4 uniqueness)
+MAX_CALLS_PER_SECOND = 1000  # above this a connection is closed 1008 (flood)
+PING_TICK = "ping"
+CALL_TIMEOUT = "call-timeout"
+
+
+class StationActor(Actor):
+    """The central system's side of one charge point."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings: Settings | None = None
+        self.station_id = ""
+        self.store: Store | None = None
+        self.listener: socket.socket | None = None
+        self.conn: Connection | None = None
+        self.ever_accepted = False
+        self.calls = CallQueue()
+        self.seen_ids: OrderedDict[str, None] = OrderedDict()
+        self.window_start = 0.0
+        self.window_calls = 0
+
+    # -- actor plumbing -------------------------------------------------------
+
+    def receiveMessage(self, message: Any, sender: Any) -> Any:
+        try:
+            if isinstance(message, WatchMessage):
+                self._on_watch(message.ready)
+            elif isinstance(message, WakeupMessage):
+                self._on_wakeup(message.payload)
+            elif isinstance(message, SendCall):
+                self._on_send_call(message, sender)
+            elif isinstance(message, StartStation):
+                self._start(message, sender)
+            elif isinstance(message, GetStationState):
+                self.send(sender, self._state())
+            elif isinstance(message, ActorExitRequest):
+                self._shutdown()
+                return None
+        except Exception:
+            log.exception("station %s: unexpected error handling %s", self.station_id, type(message).__name__)
+        return self._watch()
+
+    def _watch(self) -> ThespianWatch:
+        fds = []
+        if self.listener is not None:
+            fds.append(self.listener.fileno())
+        if self.conn is not None and not self.conn.closed:
+            fds.append(self.conn.fileno())
+        return ThespianWatch(fds)
+
+    def _start(self, message: StartStation, sender: Any) -> None:
+        if self.settings is not None:  # already configured: just confirm
+            self.send(sender, StationStarted(self.station_id, os.getpid()))
+            return
+        self.settings = message.settings
+        self.station_id = message.station_id
+        logging.getLogger().setLevel(self.settings.log_level)
+        self.store = Store(self.settings.db)
+        row = self.store.get_station(self.station_id)
+        # OCPP-J §5.4: a station Accepted before is served without a new BootNotification.
+        self.ever_accepted = bool(row and row.get("ever_accepted"))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(message.socket_name)
+        listener.listen(16)
+        listener.setblocking(False)
+        self.listener = listener
+        if self.settings.ping_interval > 0:
+            self.wakeupAfter(self.settings.ping_interval, payload=PING_TICK)
+        self.send(sender, StationStarted(self.station_id, os.getpid()))
+
+    def _shutdown(self) -> None:
+        if self.conn is not None:
+            self.conn.close(1001, "central system shutting down")
+            self._connection_lost("central system shutting down")
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self.store is not None:
+            self.store.close()
+
+    def _state(self) -> StationStateReply:
+        out = self.calls.outstanding
+        return StationStateReply(
+            self.station_id,
+            self.conn is not None and not self.conn.closed,
+            self.ever_accepted,
+            os.getpid(),
+            out.action if out else None,
+            len(self.calls.queued),
+        )
+
+    # -- sockets ----------------------------------------------------------------
+
+    def _on_watch(self, ready: list[int]) -> None:
+        if self.listener is not None and self.listener.fileno() in ready:
+            self._accept_handoff()
+        conn = self.conn
+        if conn is not None and not conn.closed and conn.fileno() in ready:
+            self._read(conn)
+
+    def _accept_handoff(self) -> None:
+        assert self.listener is not None
+        try:
+            channel, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        with channel:
+            channel.settimeout(HANDOFF_TIMEOUT)
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(channel, 1 << 18, 1)
+                chunks = [data]
+                while chunk := channel.recv(1 << 18):
+                    chunks.append(chunk)
+            except OSError as exc:
+                log.warning("station %s: hand-off failed: %s", self.station_id, exc)
+                return
+        if not fds:
+            log.warning("station %s: hand-off carried no descriptor", self.station_id)
+            return
+        header, _, initial = b"".join(chunks).partition(b"\n")
+        sock = socket.socket(fileno=fds[0])
+        for extra in fds[1:]:
+            os.close(extra)
+        peer = header.decode("utf-8", "replace")
+        if self.conn is not None and not self.conn.closed:
+            # Newest connection wins: no zombie lock-out after a silent drop.
+            log.info("station %s: new connection from %s replaces the old one", self.station_id, peer)
+            metrics.connection_event("replaced")
+            self.conn.close(1000, "replaced by a new connection")
+            self._connection_lost("replaced by a new connection")
+        assert self.settings is not None and self.store is not None
+        self.conn = Connection(sock, peer=peer, max_size=self.settings.max_frame_size, initial=initial)
+        self.seen_ids.clear()
+        self.store.mark_connected(self.station_id, True, _now())
+        metrics.connection_event("opened")
+        log.info("station %s: connected from %s", self.station_id, peer)
+        if initial:
+            self._read(self.conn)
+
+    def _read(self, conn: Connection) -> None:
+        try:
+            messages = conn.read()
+        except ConnectionClosed as closed:
+            if conn is self.conn:
+                log.info("station %s: connection %s", self.station_id, closed)
+                self._connection_lost(str(closed))
+            return
+        for message in messages:
+            if conn.closed:
+                break
+            try:
+                self._on_message(conn, message)
+            except ConnectionClosed as closed:
+                log.info("station %s: connection lost: %s", self.station_id, closed)
+                self._connection_lost(str(closed))
+                return
+
+    def _connection_lost(self, reason: str) -> None:
+        self.conn = None
+        if self.store is not None:
+            self.store.mark_connected(self.station_id, False, _now())
+        metrics.connection_event("closed")
+        # "When the connection drops, the outstanding and queued CALLs fail at once."
+        for call in self.calls.drain():
+            self._reply(call, "not-connected", error={"code": "NotConnected", "description": reason, "details": {}})
+
+    # -- inbound frames ---------------------------------------------------------
+
+    def _on_message(self, conn: Connection, message: str | bytes) -> None:
+        received = time.perf_counter()
+        if isinstance(message, bytes):
+            conn.send_text(ocppj.error_frame(ocppj.UNKNOWN_ID, "FormationViolation", "OCPP-J frames are text frames"))
+            metrics.call_error("FormationViolation", "in")
+            return
+        try:
+            frame = ocppj.parse(message)
+        except ocppj.Ignored as ignored:
+            log.warning("station %s: frame ignored: %s", self.station_id, ignored)
+            return
+        except OcppCallError as error:
+            log.warning("station %s: malformed frame: %s", self.station_id, error)
+            self._send_error(conn, getattr(error, "message_id", ocppj.UNKNOWN_ID), error, "?")
+            return
+        if isinstance(frame, ocppj.Call):
+            self._on_call(conn, frame, received)
+        else:
+            self._on_answer(frame)
+
+    def _on_call(self, conn: Connection, call: ocppj.Call, received: float) -> None:
+        action = call.action if call.action in ocppj.CP_ACTIONS else "unknown"
+        try:
+            self._check_rate(conn)
+            if call.message_id in self.seen_ids:
+                raise OcppCallError("ProtocolError", f"message id {call.message_id!r} was already used on this connection")
+            self._remember(call.message_id)
+            ocppj.check_inbound_call(call)
+            if not self.ever_accepted and call.action != "BootNotification":
+                # OCPP-J errata 3.8: answer a not-yet-accepted station with SecurityError.
+                raise OcppCallError("SecurityError", "charge point has not been accepted: send BootNotification first")
+            handler = core.HANDLERS.get(call.action)
+            if handler is None:
+                raise OcppCallError("NotSupported", f"{call.action} is not supported by this central system")
+            assert self.store is not None and self.settings is not None
+            ctx = core.Context(store=self.store, station_id=self.station_id, settings=self.settings, now=_now())
+            reply = handler(ctx, call.payload)
+        except OcppCallError as error:
+            log.warning("station %s: %s %s refused: %s", self.station_id, call.action[:40], call.message_id, error)
+            self._send_error(conn, call.message_id, error, action)
+            return
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("station %s: error handling %s", self.station_id, call.action)
+            self._send_error(conn, call.message_id, OcppCallError("InternalError", "internal error"), action)
+            return
+        if call.action == "BootNotification" and reply.get("status") == "Accepted":
+            self.ever_accepted = True
+        conn.send_text(ocppj.result_frame(call.message_id, reply))
+        metrics.message(action, "in", "result")
+        metrics.call_latency(action, "in", time.perf_counter() - received)
+
+    def _send_error(self, conn: Connection, message_id: str, error: OcppCallError, action: str) -> None:
+        conn.send_text(ocppj.error_frame(message_id, error.code, error.description, error.details))
+        metrics.message(action, "in", "error")
+        metrics.call_error(error.code, "in")
+
+    def _remember(self, message_id: str) -> None:
+        self.seen_ids[message_id] = None
+        if len(self.seen_ids) > SEEN_IDS:
+            self.seen_ids.popitem(last=False)
+
+    def _check_rate(self, conn: Connection) -> None:
+        now = time.monotonic()
+        if now - self.window_start >= 1.0:
+            self.window_start, self.window_calls = now, 0
+        self.window_calls += 1
+        if self.window_calls > MAX_CALLS_PER_SECOND:
+            log.warning("station %s: more than %d CALLs per second: closing", self.station_id, MAX_CALLS_PER_SECOND)
+            conn.close(1008, "message rate exceeded")
+            raise ConnectionClosed("message rate exceeded")
+
+    # -- outbound CALLs -----------------------------------------------------------
+
+    def _on_send_call(self, message: SendCall, sender: Any) -> None:
+        call = OutgoingCall(str(uuid.uuid4()), message.action, dict(message.payload), requester=sender)
+        if self.conn is None or self.conn.closed:
+            self._reply(call, "not-connected", error={"code": "NotConnected", "description": "charge point is not connected", "details": {}})
+            return
+        to_send = self.calls.submit(call)
+        if to_send is not None:
+            self._transmit(to_send)
+
+    def _transmit(self, call: OutgoingCall) -> None:
+        assert self.settings is not None
+        call.sent_at = time.perf_counter()
+        conn = self.conn
+        if conn is None or conn.closed:
+            self._connection_lost("charge point is not connected")
+            return
+        try:
+            conn.send_text(ocppj.call_frame(call.message_id, call.action, call.payload))
+        except ConnectionClosed as closed:
+            self._connection_lost(str(closed))
+            return
+        self.wakeupAfter(self.settings.call_timeout, payload=(CALL_TIMEOUT, call.message_id))
+
+    def _on_answer(self, frame: ocppj.CallResult | ocppj.CallError) -> None:
+        ended, next_call = self.calls.finish(frame.message_id)
+        if ended is None:
+            log.warning("station %s: answer to unknown or late CALL %s ignored", self.station_id, frame.message_id)
+            return
+        elapsed = time.perf_counter() - ended.sent_at
+        metrics.call_latency(ended.action, "out", elapsed)
+        if isinstance(frame, ocppj.CallResult):
+            self._on_result(ended, frame.payload)
+        else:
+            metrics.message(ended.action, "out", "error")
+            metrics.call_error(frame.code, "out")
+            self._reply(ended, "error", error={"code": frame.code, "description": frame.description, "details": frame.details})
+        if next_call is not None:
+            self._transmit(next_call)
+
+    def _on_result(self, call: OutgoingCall, payload: dict[str, Any]) -> None:
+        try:
+            ocppj.validate(call.action + "Response", payload)
+        except OcppCallError as error:
+            log.warning("station %s: invalid %s.conf: %s", self.station_id, call.action, error)
+            metrics.message(call.action, "out", "error")
+            self._reply(call, "error", error={"code": error.code, "description": f"invalid CALLRESULT from charge point: {error.description}", "details": {}})
+            return
+        metrics.message(call.action, "out", "result")
+        hook = core.RESULT_HOOKS.get(call.action)
+        if hook is not None:
+            assert self.store is not None and self.settings is not None
+            ctx = core.Context(store=self.store, station_id=self.station_id, settings=self.settings, now=_now())
+            try:
+                hook(ctx, call.payload, payload)
+            except Exception:
+                log.exception("station %s: bookkeeping after %s failed", self.station_id, call.action)
+        self._reply(call, "result", response=payload)
+
+    def _reply(self, call: OutgoingCall, outcome: str, *, response: dict | None = None, error: dict | None = None) -> None:
+        if outcome in ("timeout", "not-connected"):
+            metrics.message(call.action, "out", outcome)
+        if call.requester is not None:
+            self.send(call.requester, CallReply(self.station_id, call.action, call.payload, outcome, response, error))
+
+    # -- timers ---------------------------------------------------------------------
+
+    def _on_wakeup(self, payload: Any) -> None:
+        if payload == PING_TICK:
+            self._ping()
+        elif isinstance(payload, tuple) and payload[:1] == (CALL_TIMEOUT,):
+            ended, next_call = self.calls.finish(payload[1])
+            if ended is not None:
+                log.warning("station %s: no answer to %s within %ss", self.station_id, ended.action, self.settings and self.settings.call_timeout)
+                self._reply(ended, "timeout", error={"code": "Timeout", "description": "no answer within the call timeout", "details": {}})
+                if next_call is not None:
+                    self._transmit(next_call)
+
+    def _ping(self) -> None:
+        assert self.settings is not None
+        self.wakeupAfter(self.settings.ping_interval, payload=PING_TICK)
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        if conn.ping_outstanding is not None and time.monotonic() - conn.last_received > self.settings.ping_interval:
+            log.info("station %s: no pong and no data for %ss: dropping the connection", self.station_id, self.settings.ping_interval)
+            conn.close(1011, "keep-alive ping timeout")
+            self._connection_lost("keep-alive ping timeout")
+            return
+        try:
+            conn.send_ping(os.urandom(4))
+        except ConnectionClosed as closed:
+            self._connection_lost(str(closed))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,55 @@
+"""Prometheus metrics: the catalogue station actors record on, and the exposition.
+
+Called by the rest of the system, it calls nothing back (no imports of
+``actors``, ``gateway`` or ``storage``).
+
+Multiprocess mode: importing this package imports prometheus_client, which
+picks its storage on first import. The process that starts the actor system
+(run.py) must set ``PROMETHEUS_MULTIPROC_DIR`` to an existing, emptied
+directory before it imports ``metrics``, ``actors`` or prometheus_client, so
+that every forked actor process writes its values there.
+
+Recording (cheap; labels are bounded, never idTags or station ids)::
+
+    message(action, direction, outcome)   # direction "in" | "out";
+                                          # outcome "result" | "error" | "timeout" | "rejected-frame"
+    call_latency(action, direction, seconds)
+    call_error(code, direction)
+    transaction_started(); transaction_stopped()
+    energy_delivered(wh)
+    connection_event(event)               # "opened" | "closed" | "replaced" | "rejected"
+
+Exposing::
+
+    render(summary, multiproc_dir=...) -> (body, content_type)
+    StateCollector(summary)               # csms_stations_known/connected, csms_transactions_active
+"""
+
+from metrics.catalogue import (
+    DEFAULT,
+    LATENCY_BUCKETS,
+    Metrics,
+    call_error,
+    call_latency,
+    connection_event,
+    energy_delivered,
+    message,
+    transaction_started,
+    transaction_stopped,
+)
+from metrics.exposition import StateCollector, render
+
+__all__ = [
+    "DEFAULT",
+    "LATENCY_BUCKETS",
+    "Metrics",
+    "StateCollector",
+    "call_error",
+    "call_latency",
+    "connection_event",
+    "energy_delivered",
+    "message",
+    "render",
+    "transaction_started",
+    "transaction_stopped",
+]

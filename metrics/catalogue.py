@@ -1,0 +1,229 @@
+"""The metric catalogue: every counter and histogram the central system records.
+
+Station actors record in their own processes. With prometheus_client's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set by run.py before the first
+import of prometheus_client) each process writes its values to files in that
+directory and the exporter adds them up at scrape time (see ``exposition``).
+
+Label values stay bounded: action names, directions, outcomes, OCPP error codes
+and connection events, never idTags or station ids. ``action`` and ``code`` come
+from the wire, so values outside the OCPP vocabulary are folded into
+``"unknown"`` and ``"other"``: a charge point that invents action names cannot
+grow the number of series.
+
+Every metric is created against the ``registry=`` given to :class:`Metrics`;
+tests build one on a fresh ``CollectorRegistry()``. The module-level functions
+record on :data:`DEFAULT`, built on the default ``REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+__all__ = [
+    "ACTIONS",
+    "DEFAULT",
+    "ERROR_CODES",
+    "LATENCY_BUCKETS",
+    "Metrics",
+    "call_error",
+    "call_latency",
+    "connection_event",
+    "energy_delivered",
+    "message",
+    "transaction_started",
+    "transaction_stopped",
+]
+
+# OCPP 1.6 actions, both directions, plus the Security Whitepaper extension.
+ACTIONS: frozenset[str] = frozenset(
+    {
+        # Charge point -> central system
+        "Authorize",
+        "BootNotification",
+        "DataTransfer",
+        "DiagnosticsStatusNotification",
+        "FirmwareStatusNotification",
+        "Heartbeat",
+        "MeterValues",
+        "StartTransaction",
+        "StatusNotification",
+        "StopTransaction",
+        # Central system -> charge point
+        "CancelReservation",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetLocalListVersion",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+        # Security extension for 1.6
+        "CertificateSigned",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetInstalledCertificateIds",
+        "GetLog",
+        "InstallCertificate",
+        "LogStatusNotification",
+        "SecurityEventNotification",
+        "SignCertificate",
+        "SignedFirmwareStatusNotification",
+        "SignedUpdateFirmware",
+    }
+)
+
+# OCPP-J 1.6 §4.2.3 error codes with their 1.6 spellings, plus the 2.0.1
+# spellings a charge point may send back to us.
+ERROR_CODES: frozenset[str] = frozenset(
+    {
+        "NotImplemented",
+        "NotSupported",
+        "InternalError",
+        "ProtocolError",
+        "SecurityError",
+        "FormationViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",
+        "TypeConstraintViolation",
+        "GenericError",
+        "FormatViolation",
+        "OccurrenceConstraintViolation",
+        "MessageTypeNotSupported",
+        "RpcFrameworkError",
+    }
+)
+
+# 0.5 ms .. 30 s: a handled Heartbeat takes well under a millisecond, a charge
+# point answering a CALL may take up to the call timeout (30 s by default).
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+
+def _action_label(action: str) -> str:
+    return action if action in ACTIONS else "unknown"
+
+
+def _code_label(code: str) -> str:
+    return code if code in ERROR_CODES else "other"
+
+
+class Metrics:
+    """The counters and histograms of one registry.
+
+    ``direction`` is ``"in"`` (charge point -> central system) or ``"out"``
+    (central system -> charge point).
+    """
+
+    def __init__(self, *, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
+            "csms_ocpp_messages",
+            "OCPP-J messages by action, direction and outcome "
+            "(result, error, timeout, rejected-frame).",
+            ["action", "direction", "outcome"],
+            registry=registry,
+        )
+        self.call_duration = Histogram(
+            "csms_ocpp_call_duration_seconds",
+            "Round trip of a CALL: for direction in, from frame received to reply "
+            "written; for direction out, from send to answer.",
+            ["action", "direction"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.callerrors = Counter(
+            "csms_ocpp_callerrors",
+            "CALLERRORs by OCPP error code and direction.",
+            ["code", "direction"],
+            registry=registry,
+        )
+        self.transactions_started = Counter(
+            "csms_transactions_started",
+            "Transactions started (StartTransaction accepted).",
+            registry=registry,
+        )
+        self.transactions_stopped = Counter(
+            "csms_transactions_stopped",
+            "Transactions stopped (StopTransaction received).",
+            registry=registry,
+        )
+        self.energy = Counter(
+            "csms_energy_delivered_wh",
+            "Energy delivered in stopped transactions, in Wh.",
+            registry=registry,
+        )
+        self.connections = Counter(
+            "csms_connection_events",
+            "Charge point connection events (opened, closed, replaced, rejected).",
+            ["event"],
+            registry=registry,
+        )
+
+    def message(self, action: str, direction: str, outcome: str) -> None:
+        """Count one message; ``outcome`` is result, error, timeout or rejected-frame."""
+        self.messages.labels(_action_label(action), direction, outcome).inc()
+
+    def call_latency(self, action: str, direction: str, seconds: float) -> None:
+        """Observe the round trip of one CALL, in seconds."""
+        self.call_duration.labels(_action_label(action), direction).observe(seconds)
+
+    def call_error(self, code: str, direction: str) -> None:
+        """Count one CALLERROR by its OCPP error code."""
+        self.callerrors.labels(_code_label(code), direction).inc()
+
+    def transaction_started(self) -> None:
+        self.transactions_started.inc()
+
+    def transaction_stopped(self) -> None:
+        self.transactions_stopped.inc()
+
+    def energy_delivered(self, wh: float) -> None:
+        """Add the energy of a stopped transaction; negative or NaN amounts are ignored.
+
+        A charge point whose meterStop is below its meterStart must not make the
+        counter go backwards (prometheus_client would raise).
+        """
+        if wh > 0 and not math.isinf(wh):
+            self.energy.inc(wh)
+
+    def connection_event(self, event: str) -> None:
+        """Count one connection event: opened, closed, replaced or rejected."""
+        self.connections.labels(event).inc()
+
+
+DEFAULT = Metrics(registry=REGISTRY)
+
+message = DEFAULT.message
+call_latency = DEFAULT.call_latency
+call_error = DEFAULT.call_error
+transaction_started = DEFAULT.transaction_started
+transaction_stopped = DEFAULT.transaction_stopped
+energy_delivered = DEFAULT.energy_delivered
+connection_event = DEFAULT.connection_event

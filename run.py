@@ -1,0 +1,223 @@
+"""Entry point of the central system: ``serve`` (default), ``ctl``, ``sim``, ``bench``.
+
+    python run.py [serve] [--host H] [--port 9000] [--metrics-port 9100] [--admin-port 1900]
+                  [--db csms.db] [--heartbeat-interval 300] [--unknown-stations accept|reject]
+                  [--call-timeout 30] [--log-level INFO] ...
+    python run.py ctl [--admin-port N] [--json] COMMAND [ARGS]
+    python run.py sim --url ws://127.0.0.1:9000 --stations N --duration S [--rate R] [--ramp S] [--json]
+    python run.py bench [--sizes 200,1000] ...
+
+Every serve option also reads ``CSMS_<NAME>`` from the environment; the flag
+wins. This module is the only one that reads ``os.environ``: it folds
+everything into one frozen ``Settings`` passed down to the actors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import fields
+
+COMMANDS = ("serve", "ctl", "sim", "bench")
+SHUTDOWN_DEADLINE = 10.0
+INSTANCE_ENV = "CSMS_INSTANCE"
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in COMMANDS else "serve"
+    if command == "ctl":
+        return ctl_main(argv)
+    if command == "sim":
+        from gateway import simulator
+
+        return simulator.main(argv)
+    if command == "bench":
+        from gateway import bench
+
+        return bench.main(argv)
+    return serve(argv)
+
+
+def ctl_main(argv: list[str] | None = None) -> int:
+    from actors import control
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return control.main(argv, default_admin_port=_env_int("CSMS_ADMIN_PORT", 1900))
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    from actors.settings import Settings
+
+    defaults = Settings()
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="run.py serve", description="Run the OCPP 1.6-J central system.")
+
+    def option(name: str, kind: type, help_text: str, **extra: object) -> None:
+        attr = name.replace("-", "_")
+        default = env.get("CSMS_" + attr.upper(), getattr(defaults, attr))
+        if kind is bool:
+            default = str(default).lower() in ("1", "true", "yes", "on")
+            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        else:
+            parser.add_argument(f"--{name}", type=kind, default=kind(default), help=f"{help_text} (default: %(default)s)", **extra)  # type: ignore[arg-type]
+
+    option("host", str, "address the OCPP listener binds")
+    option("port", int, "OCPP-J WebSocket port")
+    option("metrics-port", int, "Prometheus exposition port")
+    option("admin-port", int, "actor-system admin port (loopback only)")
+    option("db", str, "SQLite database file")
+    option("heartbeat-interval", int, "seconds, returned in BootNotification.conf")
+    option("unknown-stations", str, "accept: register unknown identities; reject: HTTP 404", choices=["accept", "reject"])
+    option("call-timeout", float, "seconds to wait for a charge point's answer")
+    option("log-level", str, "DEBUG, INFO, WARNING or ERROR", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    option("ping-interval", float, "seconds between WebSocket pings; 0 disables")
+    option("max-frame-size", int, "largest accepted WebSocket message in bytes")
+    option("concurrent-tx", bool, "answer StartTransaction ConcurrentTx when the tag is already charging")
+    option("boot-retry-interval", int, "interval returned with Pending/Rejected BootNotification.conf")
+    parser.add_argument(
+        "--data-transfer-vendor",
+        action="append",
+        default=[v for v in env.get("CSMS_DATA_TRANSFER_VENDOR", "").split(",") if v],
+        metavar="VENDOR[:MSG1;MSG2]",
+        help="accept DataTransfer from this vendorId (optionally only these messageIds); repeatable",
+    )
+    return parser
+
+
+def build_settings(argv: list[str]):  # type: ignore[no-untyped-def]
+    from actors.settings import Settings
+
+    args = serve_parser().parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    vendors = []
+    for spec in args.data_transfer_vendor:
+        vendor, _, ids = spec.partition(":")
+        vendors.append((vendor, tuple(i for i in ids.split(";") if i)))
+    values["data_transfer_vendors"] = tuple(vendors)
+    values["log_level"] = args.log_level.upper()
+    values["metrics_dir"] = os.environ.get(METRICS_ENV, "")
+    values["parent_pid"] = os.getpid()
+    return Settings(**values)
+
+
+def serve(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        serve_parser().print_help()
+        return 0
+    settings = build_settings(argv)
+    # Every process of this node carries CSMS_INSTANCE=<admin port> (so leftovers
+    # can be found by marker) and the metrics directory, which prometheus_client
+    # reads at import: both must be in the environment at exec time.
+    if os.environ.get(INSTANCE_ENV) != str(settings.admin_port) or not os.environ.get(METRICS_ENV):
+        env = dict(os.environ)
+        env[INSTANCE_ENV] = str(settings.admin_port)
+        env[METRICS_ENV] = tempfile.mkdtemp(prefix=f"csms-metrics-{settings.admin_port}-")
+        env["CSMS_OWNS_METRICS_DIR"] = "1"
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), "serve", *argv], env)
+    return _serve(settings)
+
+
+def _serve(settings) -> int:  # type: ignore[no-untyped-def]
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("csms")
+    owns_metrics_dir = os.environ.get("CSMS_OWNS_METRICS_DIR") == "1"
+    if not _port_free("127.0.0.1", settings.admin_port):
+        log.error("admin port %d is in use: is another central system running?", settings.admin_port)
+        return 1
+
+    from thespian.actors import ActorSystem
+
+    from actors import loopback
+    from actors.messages import GatewayFailed, GatewayStarted, RegistryStarted, StartGateway, StartRegistry
+    from actors.registry import GLOBAL_NAME, RegistryActor, kill_instance
+    from gateway.gateway import GatewayActor
+    from storage import Store
+
+    Store(settings.db).close()  # create and migrate before any actor opens it
+    loopback.install()
+    system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    code = 0
+    try:
+        registry = system.createActor(RegistryActor, globalName=GLOBAL_NAME)
+        if not isinstance(system.ask(registry, StartRegistry(settings), 30), RegistryStarted):
+            raise RuntimeError("the registry did not start")
+        gateway = system.createActor(GatewayActor)
+        started = system.ask(gateway, StartGateway(settings, registry), 30)
+        if isinstance(started, GatewayFailed):
+            raise RuntimeError(started.reason)
+        if not isinstance(started, GatewayStarted):
+            raise RuntimeError("the gateway did not start")
+        log.info(
+            "central system ready: OCPP ws://%s:%d/<chargePointId>, metrics http://%s:%d/metrics, admin port %d (loopback), db %s",
+            settings.host, started.port, settings.host, settings.metrics_port, settings.admin_port, settings.db,
+        )
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping")
+    except Exception as exc:
+        log.error("cannot start the central system: %s", exc)
+        code = 1
+    finally:
+        _shutdown(system, settings.admin_port, kill_instance)
+        if owns_metrics_dir and settings.metrics_dir:
+            shutil.rmtree(settings.metrics_dir, ignore_errors=True)
+    return code
+
+
+def _shutdown(system, admin_port: int, kill_instance) -> None:  # type: ignore[no-untyped-def]
+    """Stop the actor system within SHUTDOWN_DEADLINE, then kill whatever is left."""
+    done = threading.Thread(target=system.shutdown, daemon=True)
+    done.start()
+    done.join(SHUTDOWN_DEADLINE - 2.0)
+    deadline = time.monotonic() + 1.0
+    from actors.registry import instance_pids
+
+    while time.monotonic() < deadline and [p for p in instance_pids(admin_port) if p != os.getpid()]:
+        time.sleep(0.05)
+    kill_instance(admin_port, exclude=os.getpid())
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _log_defs(level: str) -> dict:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": level}},
+        "root": {"handlers": ["stderr"], "level": level},
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

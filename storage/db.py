@@ -1,0 +1,68 @@
+"""``Store``: the one object through which the central system reads and writes SQLite.
+
+Open a Store in the process that uses it (after any fork) and never share it
+across processes or threads; several processes may open the same file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from sqlite_utils import Database
+
+from storage.base import Row
+from storage.configuration import ConfigurationMixin
+from storage.schema import migrate
+from storage.stations import StationsMixin
+from storage.tags import TagsMixin
+from storage.timers import TimersMixin
+from storage.transactions import TransactionsMixin
+
+
+class Store(StationsMixin, TagsMixin, TransactionsMixin, ConfigurationMixin, TimersMixin):
+    """SQLite in WAL mode, migrated on open.
+
+    Every write method commits before it returns (short transactions; a busy
+    database is waited for up to 10 s).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = Database(path)
+        # Autocommit: one statement = one transaction; StoreBase.write() for more.
+        self.db.conn.isolation_level = None
+        conn = self.db.conn
+        conn.execute("PRAGMA busy_timeout=10000")
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(self.db)
+
+    def close(self) -> None:
+        """Close the connection; the Store is unusable afterwards."""
+        self.db.close()
+
+    def summary(self) -> Row:
+        """Counts for the ``status`` command and the metrics collector."""
+        found = self.row(
+            "SELECT (SELECT COUNT(*) FROM stations) AS stations_known, "
+            "(SELECT COUNT(*) FROM stations WHERE connected = 1) AS stations_connected, "
+            "(SELECT COUNT(*) FROM transactions WHERE stopped_at IS NULL) AS transactions_active, "
+            "(SELECT COUNT(*) FROM transactions) AS transactions_total"
+        )
+        assert found is not None
+        return found
+
+
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch to WAL. The switch needs an exclusive lock and SQLite does not call
+    the busy handler for it, so several processes opening a fresh file at once
+    can see "database is locked": retry for up to ~5 s."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)

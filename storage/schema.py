@@ -1,0 +1,188 @@
+"""Schema migrations: ordered ``mNNN_*`` functions, each applied exactly once.
+
+Applied names are recorded in ``_migrations`` (name, applied_at). Each
+migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the
+check that it is still pending and the record of it being applied, so several
+processes opening the same file at once serialise on SQLite's write lock and
+each migration runs once. A failing migration rolls back and stays pending.
+
+Migrations write SQL with ``db.execute`` (one statement per call; never
+``executescript``, which would commit the open transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from sqlite_utils import Database
+
+from storage.timefmt import iso
+
+Migration = Callable[[Database], None]
+
+
+def m001_initial(db: Database) -> None:
+    """Stations, connectors, tags, transactions, meter values, configuration."""
+    statements = [
+        """CREATE TABLE stations (
+            id TEXT PRIMARY KEY,
+            password_hash TEXT,
+            password_salt TEXT,
+            registration TEXT NOT NULL DEFAULT 'accepted',
+            connectors INTEGER,
+            ever_accepted INTEGER NOT NULL DEFAULT 0,
+            connected INTEGER NOT NULL DEFAULT 0,
+            connected_at TEXT,
+            disconnected_at TEXT,
+            last_seen TEXT,
+            vendor TEXT, model TEXT, serial TEXT, charge_box_serial TEXT,
+            firmware_version TEXT, iccid TEXT, imsi TEXT,
+            meter_type TEXT, meter_serial TEXT,
+            last_boot_at TEXT, last_boot_status TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE connectors (
+            station_id TEXT NOT NULL,
+            connector_id INTEGER NOT NULL,
+            status TEXT, error_code TEXT, info TEXT,
+            vendor_id TEXT, vendor_error_code TEXT,
+            timestamp TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (station_id, connector_id)
+        )""",
+        """CREATE TABLE status_log (
+            id INTEGER PRIMARY KEY,
+            station_id TEXT NOT NULL,
+            connector_id INTEGER NOT NULL,
+            status TEXT, error_code TEXT, info TEXT,
+            timestamp TEXT,
+            received_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX status_log_station ON status_log (station_id, connector_id)",
+        """CREATE TABLE tags (
+            id_key TEXT PRIMARY KEY,
+            id_tag TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'Accepted',
+            expiry TEXT,
+            parent TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE transactions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            station_id TEXT NOT NULL,
+            connector_id INTEGER NOT NULL,
+            id_tag TEXT NOT NULL,
+            id_key TEXT NOT NULL,
+            start_status TEXT NOT NULL,
+            meter_start INTEGER NOT NULL,
+            start_timestamp TEXT NOT NULL,
+            reservation_id INTEGER,
+            started_at TEXT NOT NULL,
+            meter_stop INTEGER,
+            stop_timestamp TEXT,
+            stop_reason TEXT,
+            stop_id_tag TEXT,
+            transaction_data TEXT,
+            stopped_at TEXT,
+            abandoned INTEGER NOT NULL DEFAULT 0,
+            energy_wh INTEGER
+        )""",
+        "CREATE INDEX transactions_open ON transactions (station_id, connector_id, stopped_at)",
+        "CREATE INDEX transactions_tag ON transactions (id_key, stopped_at)",
+        """CREATE TABLE unmatched_stops (
+            id INTEGER PRIMARY KEY,
+            station_id TEXT NOT NULL,
+            transaction_id INTEGER,
+            id_tag TEXT,
+            meter_stop INTEGER,
+            stop_timestamp TEXT,
+            stop_reason TEXT,
+            transaction_data TEXT,
+            payload TEXT NOT NULL,
+            note TEXT,
+            received_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE meter_values (
+            id INTEGER PRIMARY KEY,
+            station_id TEXT NOT NULL,
+            connector_id INTEGER NOT NULL,
+            transaction_id INTEGER,
+            timestamp TEXT,
+            sampled_value TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX meter_values_tx ON meter_values (transaction_id)",
+        """CREATE TABLE configuration (
+            station_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT,
+            readonly INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (station_id, key)
+        )""",
+        """CREATE TABLE unknown_config_keys (
+            station_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            reported_at TEXT NOT NULL,
+            PRIMARY KEY (station_id, key)
+        )""",
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
+def m002_status_notifications(db: Database) -> None:
+    """Last Diagnostics/FirmwareStatusNotification per station."""
+    for column in (
+        "diagnostics_status",
+        "diagnostics_status_at",
+        "firmware_status",
+        "firmware_status_at",
+    ):
+        db.execute(f"ALTER TABLE stations ADD COLUMN {column} TEXT")
+
+
+def m003_timers(db: Database) -> None:
+    """Persistent timers of the scheduler actor (reservation expiry, profile validTo)."""
+    db.execute(
+        """CREATE TABLE timers (
+            key TEXT PRIMARY KEY,
+            station_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            due TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        )"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_status_notifications, m003_timers)
+
+
+def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[str]:
+    """Apply pending ``migrations`` in order; return the names applied now.
+
+    The connection must be in autocommit mode (``isolation_level = None``).
+    """
+    conn = db.conn
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied_now: list[str] = []
+    for migration in migrations:
+        name = migration.__name__
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone()
+            if done is None:
+                migration(db)
+                conn.execute(
+                    "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                    [name, iso(datetime.now(timezone.utc))],
+                )
+                applied_now.append(name)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return applied_now

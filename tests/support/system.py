@@ -1,0 +1,148 @@
+"""Start and drive a real central system for end-to-end tests.
+
+``CentralSystem`` runs ``python run.py serve`` on free ports with a temporary
+SQLite file, waits (with a deadline) until the OCPP port accepts connections,
+and drives it with ``run.py ctl``. ``stop()`` sends SIGTERM and then makes sure
+no process of the instance is left (found by the CSMS_INSTANCE marker).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+RUN = str(REPO / "run.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def instance_pids(admin_port: int) -> list[int]:
+    marker = f"CSMS_INSTANCE={admin_port}".encode()
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+@dataclass
+class CtlResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class CentralSystem:
+    tmp: Path
+    extra_args: list[str] = field(default_factory=list)
+    port: int = 0
+    metrics_port: int = 0
+    admin_port: int = 0
+    db: str = ""
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    def start(self, timeout: float = 30.0) -> "CentralSystem":
+        self.port = self.port or free_port()
+        self.metrics_port = self.metrics_port or free_port()
+        self.admin_port = self.admin_port or free_port()
+        self.db = self.db or str(self.tmp / "csms.db")
+        self.log_path = self.tmp / f"csms-{self.admin_port}.log"
+        log = open(self.log_path, "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+        self.process = subprocess.Popen(
+            [sys.executable, RUN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--metrics-port", str(self.metrics_port), "--admin-port", str(self.admin_port),
+             "--db", self.db, *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.tmp),
+        )
+        try:
+            wait_for(lambda: self.process.poll() is not None or (port_open(self.port) and port_open(self.metrics_port)),
+                     timeout, message="the central system to listen")
+        except AssertionError:
+            self.stop()
+            raise AssertionError("central system did not start:\n" + self.log())
+        if self.process.poll() is not None:
+            raise AssertionError(f"central system exited with {self.process.returncode}:\n" + self.log())
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def ctl(self, *args: str, timeout: float = 60.0) -> CtlResult:
+        done = subprocess.run(
+            [sys.executable, RUN, "ctl", "--admin-port", str(self.admin_port), "--json", *args],
+            capture_output=True, text=True, timeout=timeout, cwd=str(self.tmp),
+        )
+        return CtlResult(done.returncode, done.stdout, done.stderr)
+
+    def ctl_ok(self, *args: str) -> Any:
+        result = self.ctl(*args)
+        assert result.code == 0, f"ctl {args} exited {result.code}: {result.stdout} {result.stderr}"
+        return result.json
+
+    def stop(self, timeout: float = 15.0) -> float:
+        """SIGTERM run.py; return the seconds it took for every process to end."""
+        started = time.monotonic()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        try:
+            wait_for(lambda: not instance_pids(self.admin_port), 5.0, message="no leftover processes")
+        finally:
+            for pid in instance_pids(self.admin_port):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        return time.monotonic() - started
