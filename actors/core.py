@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import metrics
 from actors.authorization import id_tag_info
 from actors.settings import Settings
 from storage import Store, iso
@@ -126,6 +127,8 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
         info = start_status(info, open_elsewhere, concurrent_tx=True)
     # TC_037_3: a transactionId is handed out whatever the status.
     tx_id, retry = ctx.store.start_transaction(ctx.station_id, req, info["status"], ctx.now)
+    if not retry:
+        metrics.transaction_started()
     log.info(
         "station %s connector %s: transaction %d %s (%s)",
         ctx.station_id, req["connectorId"], tx_id, "retried" if retry else "started",
@@ -136,7 +139,13 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
 
 def stop_transaction(ctx: Context, req: Payload) -> Payload:
     # OCPP 1.6 errata 3.18: unknown ids and -1 are answered "as if valid".
+    before = ctx.store.get_transaction(req["transactionId"])
     known = ctx.store.stop_transaction(ctx.station_id, req, ctx.now)
+    if known and before is not None and before["stopped_at"] is None:
+        metrics.transaction_stopped()
+        after = ctx.store.get_transaction(req["transactionId"])
+        if after is not None and after["energy_wh"] is not None:
+            metrics.energy_delivered(after["energy_wh"])
     log.info(
         "station %s: transaction %s stopped (%s)%s", ctx.station_id, req.get("transactionId"),
         req.get("reason", "Local"), "" if known else " [unknown transaction]",

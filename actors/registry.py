@@ -51,7 +51,7 @@ from actors.messages import (
 from actors.scheduler import SchedulerActor
 from actors.settings import Settings
 from actors.station import StationActor
-from storage import Store, iso
+from storage import Store, iso, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,8 @@ class RegistryActor(Actor):
         assert self.store is not None
         if message.command == "status":
             result = admin.run_admin(self.store, "status", dict(message.args), datetime.now(timezone.utc))
-            result = dict(result, started_at=self.started_at, station_actors=len(self.stations))
+            uptime = (datetime.now(timezone.utc) - parse_time(self.started_at)).total_seconds()
+            result = dict(result, started_at=self.started_at, uptime_s=round(uptime), station_actors=len(self.stations))
             return AdminReply(result=result)
         try:
             result = admin.run_admin(self.store, message.command, dict(message.args), datetime.now(timezone.utc))

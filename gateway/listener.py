@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 import metrics
 from actors.registry import socket_name
@@ -85,7 +86,7 @@ class Listener:
         loop = asyncio.get_running_loop()
         head, rest = await asyncio.wait_for(_read_head(loop, conn), HANDSHAKE_TIMEOUT)
         protocol = ServerProtocol(
-            select_subprotocol=lambda _p, offered: handshake.select_subprotocol(offered),
+            select_subprotocol=_select_subprotocol,
             max_size=self.settings.max_frame_size,
         )
         protocol.receive_data(head)
@@ -172,6 +173,11 @@ class Listener:
                 channel.close()
         log.warning("gateway: station actor for %s unavailable; closing %s", station_id, peer)
         return False
+
+
+def _select_subprotocol(_protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    chosen = handshake.select_subprotocol(offered)
+    return Subprotocol(chosen) if chosen else None
 
 
 async def _read_head(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> tuple[bytes, bytes]:

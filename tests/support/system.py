@@ -103,7 +103,7 @@ class CentralSystem:
                      timeout, message="the central system to listen")
         except AssertionError:
             self.stop()
-            raise AssertionError("central system did not start:\n" + self.log())
+            raise AssertionError("central system did not start:\n" + self.log()) from None
         if self.process.poll() is not None:
             raise AssertionError(f"central system exited with {self.process.returncode}:\n" + self.log())
         return self
