@@ -148,7 +148,13 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     from thespian.actors import ActorSystem
 
     from actors import loopback
-    from actors.messages import GatewayFailed, GatewayStarted, RegistryStarted, StartGateway, StartRegistry
+    from actors.messages import (
+        GatewayFailed,
+        GatewayStarted,
+        RegistryStarted,
+        StartGateway,
+        StartRegistry,
+    )
     from actors.registry import GLOBAL_NAME, RegistryActor, kill_instance
     from gateway.gateway import GatewayActor
     from storage import Store
@@ -202,6 +208,7 @@ def _shutdown(system, admin_port: int, kill_instance) -> None:  # type: ignore[n
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import datetime
 
 from sqlite_utils import Database
 
-from storage.base import Row
+from storage.base import Row, _retry
 from storage.configuration import ConfigurationMixin
 from storage.schema import migrate
 from storage.stations import StationsMixin
@@ -33,10 +34,11 @@ class Store(StationsMixin, TagsMixin, TransactionsMixin, ConfigurationMixin, Tim
         # Autocommit: one statement = one transaction; StoreBase.write() for more.
         self.db.conn.isolation_level = None
         conn = self.db.conn
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA busy_timeout=0")  # storage.base._retry waits instead
         _enable_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
-        migrate(self.db)
+        self._last_touch: dict[str, datetime] = {}
+        _retry(lambda: migrate(self.db))
 
     def close(self) -> None:
         """Close the connection; the Store is unusable afterwards."""
@@ -60,7 +62,7 @@ def _enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
     can see "database is locked": retry for up to ~5 s."""
     for attempt in range(attempts):
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            _retry(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or attempt == attempts - 1:

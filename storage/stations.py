@@ -191,8 +191,18 @@ class StationsMixin(StoreBase):
             [iso(now or datetime.now(timezone.utc))],
         )
 
+    _last_touch: dict[str, datetime]
+    TOUCH_EVERY = 30.0
+
     def touch(self, station_id: str, now: datetime) -> None:
-        """Set last_seen (one UPDATE; OCPP 1.6 §4.6: any PDU proves liveness)."""
+        """Set last_seen (OCPP 1.6 §4.6: any PDU proves liveness).
+
+        Written at most every TOUCH_EVERY seconds per station from one Store:
+        a write per Heartbeat would contend for the database lock for nothing."""
+        last = self._last_touch.get(station_id)
+        if last is not None and 0 <= (now - last).total_seconds() < self.TOUCH_EVERY:
+            return
+        self._last_touch[station_id] = now
         self.conn.execute("UPDATE stations SET last_seen = ? WHERE id = ?", [iso(now), station_id])
 
     # -- connectors --------------------------------------------------------------
