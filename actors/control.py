@@ -25,7 +25,14 @@ from typing import Any
 
 from actors import commands, ocppj
 from actors.errors import CommandError, OcppCallError
-from actors.messages import AdminCommand, AdminReply, CallReply, LookupStation, SendCall, StationAddressReply
+from actors.messages import (
+    AdminCommand,
+    AdminReply,
+    CallReply,
+    LookupStation,
+    SendCall,
+    StationAddressReply,
+)
 
 OK, USAGE, UNKNOWN, TIMEOUT, CALLERROR, UNREACHABLE = 0, 2, 3, 4, 5, 6
 OUTCOME_EXIT = {"result": OK, "error": CALLERROR, "timeout": TIMEOUT, "not-connected": UNKNOWN, "refused": USAGE}
@@ -99,6 +106,7 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     else:
         document["error"] = reply.error
     code = OUTCOME_EXIT.get(reply.outcome, CALLERROR)
+    # "refused": the central system would break an OCPP rule by sending it (exit 2).
     if args.json:
         print(json.dumps(document, default=str))
     elif reply.outcome == "result":

@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 GLOBAL_NAME = "csms-registry"
 PARENT_CHECK = "parent-check"
+PRESPAWN = "prespawn"
+PRESPAWN_BATCH = 20  # station actors started per tick, so connects are still served in between
 RESTART = "restart"
 MAX_BACKOFF = 30.0
 
@@ -92,6 +94,7 @@ class RegistryActor(Actor):
         self.started_at = ""
         self.stopping = False
         self.pending_timers: dict[str, list[TimerFired]] = {}
+        self.prespawn: list[str] = []
 
     def receiveMessage(self, message: Any, sender: Any) -> None:
         try:
@@ -140,6 +143,11 @@ class RegistryActor(Actor):
         gc.freeze()
         if self.settings.parent_pid:
             self.wakeupAfter(1.0, payload=PARENT_CHECK)
+        # Known stations get their actor at once, so that a reconnect storm after
+        # a restart finds them ready (ARCHITECTURE.md).
+        self.prespawn = [row["id"] for row in self.store.list_stations()]
+        if self.prespawn:
+            self.wakeupAfter(0.05, payload=PRESPAWN)
         self.send(sender, RegistryStarted(self.started_at))
 
     # -- stations ---------------------------------------------------------------
@@ -220,6 +228,13 @@ class RegistryActor(Actor):
     def _wakeup(self, payload: Any) -> None:
         if payload == PARENT_CHECK:
             self._check_parent()
+        elif payload == PRESPAWN:
+            batch, self.prespawn = self.prespawn[:PRESPAWN_BATCH], self.prespawn[PRESPAWN_BATCH:]
+            for station_id in batch:
+                if station_id not in self.stations and not self.stopping:
+                    self._spawn(station_id)
+            if self.prespawn:
+                self.wakeupAfter(0.1, payload=PRESPAWN)
         elif isinstance(payload, tuple) and payload[:1] == (RESTART,):
             _, station_id, crashes = payload
             if station_id not in self.stations and not self.stopping:

@@ -64,6 +64,7 @@ class StationActor(Actor):
         self.listener: socket.socket | None = None
         self.conn: Connection | None = None
         self.ever_accepted = False
+        self.boot_status: str | None = None
         self.calls = CallQueue()
         self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.window_start = 0.0
@@ -109,6 +110,7 @@ class StationActor(Actor):
         row = self.store.get_station(self.station_id)
         # OCPP-J §5.4: a station Accepted before is served without a new BootNotification.
         self.ever_accepted = bool(row and row.get("ever_accepted"))
+        self.boot_status = (row or {}).get("last_boot_status")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(message.socket_name)
         listener.listen(16)
@@ -263,8 +265,9 @@ class StationActor(Actor):
             log.exception("station %s: error handling %s", self.station_id, call.action)
             self._send_error(conn, call.message_id, OcppCallError("InternalError", "internal error"), action)
             return
-        if call.action == "BootNotification" and reply.get("status") == "Accepted":
-            self.ever_accepted = True
+        if call.action == "BootNotification":
+            self.boot_status = reply.get("status")
+            self.ever_accepted = self.ever_accepted or self.boot_status == "Accepted"
         conn.send_text(ocppj.result_frame(call.message_id, reply))
         metrics.message(action, "in", "result")
         metrics.call_latency(action, "in", time.perf_counter() - received)
@@ -293,6 +296,10 @@ class StationActor(Actor):
 
     def _on_send_call(self, message: SendCall, sender: Any) -> None:
         call = OutgoingCall(str(uuid.uuid4()), message.action, dict(message.payload), requester=sender)
+        refusal = refusal_reason(self.boot_status, message.action, message.payload)
+        if refusal is not None:
+            self._reply(call, "refused", error={"code": "Refused", "description": refusal, "details": {}})
+            return
         if self.conn is None or self.conn.closed:
             self._reply(call, "not-connected", error={"code": "NotConnected", "description": "charge point is not connected", "details": {}})
             return
@@ -383,6 +390,22 @@ class StationActor(Actor):
             conn.send_ping(os.urandom(4))
         except ConnectionClosed as closed:
             self._connection_lost(str(closed))
+
+
+def refusal_reason(boot_status: str | None, action: str, payload: dict[str, Any]) -> str | None:
+    """Why the central system must not send this CALL now, or None.
+
+    # OCPP 1.6 §4.2: Rejected -> "the Central System SHOULD NOT initiate any messages";
+    # Pending -> "RemoteStartTransaction and RemoteStopTransaction are not allowed".
+    # Errata 3.40: no TriggerMessage(BootNotification) once the CP was Accepted.
+    """
+    if boot_status == "Rejected":
+        return "the charge point's BootNotification was answered Rejected: nothing may be sent to it"
+    if boot_status == "Pending" and action in ("RemoteStartTransaction", "RemoteStopTransaction"):
+        return f"{action} is not allowed while the charge point is Pending (OCPP 1.6 §4.2)"
+    if action == "TriggerMessage" and payload.get("requestedMessage") == "BootNotification" and boot_status == "Accepted":
+        return "the charge point is already Accepted: a BootNotification may not be triggered (errata 3.40)"
+    return None
 
 
 def _now() -> datetime:

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 MAX_HEAD = 16384
-ENSURE_TIMEOUT = 15.0
+ENSURE_TIMEOUT = 60.0  # a reconnect storm may queue many station starts
 
 
 class Listener:
@@ -109,19 +109,33 @@ class Listener:
             protocol.send_response(response)
             await _flush(loop, conn, protocol)
             return False
-        response = protocol.accept(request)
-        protocol.send_response(response)
-        await _flush(loop, conn, protocol)
-        if response.status_code != 101:
-            return False
         assert station_id is not None
+        response = protocol.accept(request)
+        if response.status_code != 101:
+            protocol.send_response(response)
+            await _flush(loop, conn, protocol)
+            return False
         if response.headers.get("Sec-WebSocket-Protocol") is None:
             # OCPP-J §3.2: no agreed subprotocol -> finish the handshake without the header and close.
             log.info("gateway: %s from %s offered no supported subprotocol; closing", station_id, peer)
+            protocol.send_response(response)
             protocol.send_close(1002, "subprotocol ocpp1.6 required")
             await _flush(loop, conn, protocol)
             return False
-        return await self._hand_off(loop, conn, station_id, peer, rest)
+        # The station actor must be listening before the upgrade is confirmed:
+        # when it cannot be started in time the charge point gets 503 and retries.
+        channel = await self._station_channel(loop, station_id)
+        if channel is None:
+            log.warning("gateway: station actor for %s unavailable; answering 503 to %s", station_id, peer)
+            refusal = protocol.reject(503, "station not available, retry later\n")
+            refusal.headers["Retry-After"] = "10"
+            protocol.send_response(refusal)
+            await _flush(loop, conn, protocol)
+            return False
+        with channel:
+            protocol.send_response(response)
+            await _flush(loop, conn, protocol)
+            return _hand_off(channel, conn, peer, rest)
 
     def _authorise(self, station_id: str, headers: Headers) -> tuple[int, str]:
         """Run in the executor: registration and HTTP Basic check. (0, "") means accepted."""
@@ -149,30 +163,31 @@ class Listener:
             store = self._stores[key] = Store(self.settings.db)
         return store
 
-    async def _hand_off(self, loop: asyncio.AbstractEventLoop, conn: socket.socket, station_id: str, peer: str, rest: bytes) -> bool:
+    async def _station_channel(self, loop: asyncio.AbstractEventLoop, station_id: str) -> socket.socket | None:
+        """Connect to the station actor's hand-off socket, asking for the actor when needed."""
         name = socket_name(self.settings.admin_port, station_id)
         for attempt in range(3):
             channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             channel.setblocking(False)
             try:
                 await loop.sock_connect(channel, name)
+                return channel
             except (ConnectionRefusedError, FileNotFoundError):
                 channel.close()
                 if attempt == 2 or not await self.ensure(station_id):
-                    break
-                continue
-            try:
-                channel.setblocking(True)
-                channel.settimeout(2.0)
-                payload = peer.encode() + b"\n" + rest
-                sent = socket.send_fds(channel, [payload], [conn.fileno()])
-                if sent < len(payload):
-                    channel.sendall(payload[sent:])
-                return True
-            finally:
-                channel.close()
-        log.warning("gateway: station actor for %s unavailable; closing %s", station_id, peer)
-        return False
+                    return None
+        return None
+
+
+def _hand_off(channel: socket.socket, conn: socket.socket, peer: str, rest: bytes) -> bool:
+    """Send the connection's descriptor, the peer address and the bytes read past the handshake."""
+    channel.setblocking(True)
+    channel.settimeout(2.0)
+    payload = peer.encode() + b"\n" + rest
+    sent = socket.send_fds(channel, [payload], [conn.fileno()])
+    if sent < len(payload):
+        channel.sendall(payload[sent:])
+    return True
 
 
 def _select_subprotocol(_protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:

@@ -67,7 +67,7 @@ class ChargePoint:
             token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         self.ws = connect(self.url, subprotocols=self.subprotocols or None, additional_headers=headers,
-                          open_timeout=timeout, max_size=None, ping_interval=None)
+                          open_timeout=timeout, max_size=None, ping_interval=None, legacy=True)
         self.closed.clear()
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
@@ -132,7 +132,7 @@ class ChargePoint:
         return self.answers.setdefault(message_id, queue.Queue()).get(timeout=timeout)
 
     def call(self, action: str, payload: dict | None = None, timeout: float = 10.0) -> dict:
-        message_id = f"{self.station_id}-{next(self._ids)}"
+        message_id = f"m{next(self._ids)}"  # ids are at most 36 characters (OCPP-J §4.1.4)
         self.send_raw(json.dumps([2, message_id, action, payload or {}]))
         frame = self.wait_answer(message_id, timeout)
         if frame[0] == 4:

@@ -90,14 +90,8 @@ class CentralSystem:
         self.admin_port = self.admin_port or free_port()
         self.db = self.db or str(self.tmp / "csms.db")
         self.log_path = self.tmp / f"csms-{self.admin_port}.log"
-        log = open(self.log_path, "ab")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-        self.process = subprocess.Popen(
-            [sys.executable, RUN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--metrics-port", str(self.metrics_port), "--admin-port", str(self.admin_port),
-             "--db", self.db, *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.tmp),
-        )
+        with open(self.log_path, "ab") as log:
+            self._spawn(log)
         try:
             wait_for(lambda: self.process.poll() is not None or (port_open(self.port) and port_open(self.metrics_port)),
                      timeout, message="the central system to listen")
@@ -107,6 +101,15 @@ class CentralSystem:
         if self.process.poll() is not None:
             raise AssertionError(f"central system exited with {self.process.returncode}:\n" + self.log())
         return self
+
+    def _spawn(self, log) -> None:  # type: ignore[no-untyped-def]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+        self.process = subprocess.Popen(
+            [sys.executable, RUN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--metrics-port", str(self.metrics_port), "--admin-port", str(self.admin_port),
+             "--db", self.db, *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.tmp),
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
