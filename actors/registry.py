@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -61,6 +62,7 @@ PRESPAWN = "prespawn"
 PRESPAWN_BATCH = 20  # station actors started per tick, so connects are still served in between
 RESTART = "restart"
 MAX_BACKOFF = 30.0
+HEALTHY_AFTER = 60.0
 
 
 def socket_name(admin_port: int, station_id: str) -> str:
@@ -79,6 +81,7 @@ class _Entry:
     pid: int = 0
     waiters: list[tuple[Any, int]] = field(default_factory=list)
     crashes: int = 0
+    spawned: float = field(default_factory=time.monotonic)
 
 
 class RegistryActor(Actor):
@@ -87,7 +90,6 @@ class RegistryActor(Actor):
         self.settings: Settings | None = None
         self.store: Store | None = None
         self.stations: dict[str, _Entry] = {}
-        self.by_address: dict[str, str] = {}
         self.scheduler: Any = None
         self.exporter: Any = None
         self.starter: Any = None
@@ -167,7 +169,6 @@ class RegistryActor(Actor):
         address = self.createActor(StationActor)
         entry = _Entry(address, crashes=crashes)
         self.stations[station_id] = entry
-        self.by_address[str(address)] = station_id
         self.send(address, StartStation(self.settings, station_id, socket_name(self.settings.admin_port, station_id)))
         return entry
 
@@ -202,9 +203,11 @@ class RegistryActor(Actor):
             self._spawn(timer.station_id)
 
     def _child_exited(self, address: Any) -> None:
-        station_id = self.by_address.pop(str(address), None)
+        # Compare addresses as objects: right after createActor an address is
+        # still Thespian's local placeholder, whose string form differs.
+        station_id = next((sid for sid, e in self.stations.items() if e.address == address), None)
         if station_id is None:
-            if not self.stopping:
+            if not self.stopping and address in (self.scheduler, self.exporter):
                 log.error("registry: helper actor %s exited", address)
             return
         entry = self.stations.get(station_id)
@@ -217,7 +220,8 @@ class RegistryActor(Actor):
         self.store.mark_connected(station_id, False, datetime.now(timezone.utc))
         for waiter, token in entry.waiters:
             self.send(waiter, StationFailed(station_id, token, "station actor exited while starting"))
-        crashes = entry.crashes + 1
+        # A station that ran for a while before dying starts a fresh crash count.
+        crashes = 1 if time.monotonic() - entry.spawned > HEALTHY_AFTER else entry.crashes + 1
         delay = min(MAX_BACKOFF, float(2 ** (crashes - 1))) if crashes > 1 else 0.0
         log.warning("registry: station actor %s exited unexpectedly (crash %d); restarting in %.0fs", station_id, crashes, delay)
         if delay:
@@ -268,7 +272,6 @@ class RegistryActor(Actor):
         if message.command == "station.remove":
             entry = self.stations.pop(str(message.args.get("id")), None)
             if entry is not None:
-                self.by_address.pop(str(entry.address), None)
                 self.send(entry.address, ActorExitRequest())
         return AdminReply(result=result)
 
