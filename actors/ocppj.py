@@ -139,9 +139,11 @@ class Ignored(Exception):
 def parse(text: str | bytes) -> Frame:
     """Parse one OCPP-J frame; raise OcppCallError (with ``message_id``) or Ignored."""
     try:
-        frame = json.loads(text)
+        frame = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError):
         raise _error(UNKNOWN_ID, "FormationViolation", "frame is not valid JSON") from None
+    except RecursionError:
+        raise _error(UNKNOWN_ID, "FormationViolation", "frame is nested too deeply") from None
     if not isinstance(frame, list) or len(frame) < 3:
         raise _error(UNKNOWN_ID, "FormationViolation", "frame is not a JSON array of 3 to 5 elements")
     kind, message_id = frame[0], frame[1]
@@ -169,6 +171,11 @@ def parse(text: str | bytes) -> Frame:
     raise Ignored(f"unknown MessageTypeId {kind!r}")
 
 
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259); Python's parser would accept them.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def check_inbound_call(call: Call) -> None:
     """Validate a CALL from a charge point: action known and payload valid, else OcppCallError."""
     if call.action not in CP_ACTIONS:
@@ -184,9 +191,12 @@ def validate(schema_name: str, payload: dict[str, Any], *, message_id: str = UNK
     Raises OcppCallError with the matching 1.6 code and the first problem found.
     """
     validator = _validator(schema_name)
-    if schema_name in _DECIMAL_SCHEMAS:
-        payload = json.loads(json.dumps(payload), parse_float=Decimal)
-    error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: e.path)), None)
+    try:
+        if schema_name in _DECIMAL_SCHEMAS:
+            payload = json.loads(json.dumps(payload), parse_float=Decimal, parse_constant=_reject_constant)
+        error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: e.path)), None)
+    except (ValueError, TypeError, ArithmeticError) as exc:  # e.g. NaN in a multipleOf field
+        raise _error(message_id, "PropertyConstraintViolation", f"payload: invalid number ({exc})") from None
     if error is not None:
         raise _error(message_id, _code_for(error), _describe(error))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
 from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
@@ -29,8 +30,11 @@ MAX_IDENTITY = 255
 def identity_from_path(path: str) -> str | None:
     """Return the charge point identity of a request path, or None when there is none."""
     segment = urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1]
-    identity = unquote(segment, errors="strict") if segment else ""
-    if not identity or len(identity) > MAX_IDENTITY or any(ord(c) < 32 for c in identity):
+    try:
+        identity = unquote(segment, errors="strict") if segment else ""
+    except UnicodeDecodeError:  # percent-escapes that are not UTF-8
+        return None
+    if not identity or len(identity) > MAX_IDENTITY or any(unicodedata.category(c) == "Cc" for c in identity):
         return None
     return identity
 
