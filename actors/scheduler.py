@@ -18,7 +18,7 @@ from typing import Any
 
 from thespian.actors import Actor, WakeupMessage
 
-from actors.messages import CancelTimer, ScheduleTimer, SchedulerStarted, StartScheduler, TimerFired
+from actors.messages import CancelTimer, SchedulerStarted, ScheduleTimer, StartScheduler, TimerFired
 from actors.timers import Timer, TimerTable
 from storage import Store, iso, parse_time
 
