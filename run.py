@@ -159,7 +159,7 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     from gateway.gateway import GatewayActor
     from storage import Store
 
-    Store(settings.db).close()  # create and migrate before any actor opens it
+    Store(settings.db).close()  # create and migrate here; actors open it with migrate_schema=False
     loopback.install()
     system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level))
     stop = threading.Event()
@@ -168,10 +168,11 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     code = 0
     try:
         registry = system.createActor(RegistryActor, globalName=GLOBAL_NAME)
-        if not isinstance(system.ask(registry, StartRegistry(settings), 30), RegistryStarted):
+        ready = system.ask(registry, StartRegistry(settings), 30)
+        if not isinstance(ready, RegistryStarted):
             raise RuntimeError("the registry did not start")
         gateway = system.createActor(GatewayActor)
-        started = system.ask(gateway, StartGateway(settings, registry), 30)
+        started = system.ask(gateway, StartGateway(settings, ready.supervisors), 30)
         if isinstance(started, GatewayFailed):
             raise RuntimeError(started.reason)
         if not isinstance(started, GatewayStarted):

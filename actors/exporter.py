@@ -92,7 +92,7 @@ def summary_source(settings: Settings) -> Summary:
         if store is None:
             from storage import Store
 
-            store = Store(settings.db)
+            store = Store(settings.db, migrate_schema=False)
         result: Mapping[str, int] = store.summary()
         return result
 

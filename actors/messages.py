@@ -22,14 +22,45 @@ class StartRegistry:
 
 @dataclass(frozen=True)
 class RegistryStarted:
-    """RegistryActor -> run.py: the registry, scheduler and exporter are up."""
+    """RegistryActor -> run.py: the registry, its supervisors, the scheduler and the exporter are up.
+
+    ``supervisors``: the station supervisors' addresses, in shard order."""
 
     started_at: str
+    supervisors: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class StartSupervisor:
+    """RegistryActor -> StationSupervisorActor: configure shard ``index``. Answer: SupervisorStarted."""
+
+    settings: Settings
+    index: int
+
+
+@dataclass(frozen=True)
+class SupervisorStarted:
+    index: int
+
+
+@dataclass(frozen=True)
+class PrespawnStations:
+    """RegistryActor -> StationSupervisorActor: start these known stations' actors, a batch at a time."""
+
+    station_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RetireStation:
+    """RegistryActor -> StationSupervisorActor: the station was removed; stop its actor."""
+
+    station_id: str
 
 
 @dataclass(frozen=True)
 class EnsureStation:
-    """GatewayActor -> RegistryActor: make sure the station actor runs and listens.
+    """GatewayActor -> StationSupervisorActor (of the station's shard): make sure
+    the station actor runs and listens.
 
     Answer: StationReady (or StationFailed)."""
 
@@ -39,7 +70,7 @@ class EnsureStation:
 
 @dataclass(frozen=True)
 class StationReady:
-    """RegistryActor -> GatewayActor: the station actor listens on ``socket_name``."""
+    """StationSupervisorActor -> GatewayActor: the station actor listens on ``socket_name``."""
 
     station_id: str
     token: int
@@ -48,7 +79,7 @@ class StationReady:
 
 @dataclass(frozen=True)
 class StationFailed:
-    """RegistryActor -> GatewayActor: the station actor could not be started."""
+    """StationSupervisorActor -> GatewayActor: the station actor could not be started."""
 
     station_id: str
     token: int
@@ -57,7 +88,7 @@ class StationFailed:
 
 @dataclass(frozen=True)
 class StartStation:
-    """RegistryActor -> StationActor: configure. Answer: StationStarted."""
+    """StationSupervisorActor -> StationActor: configure. Answer: StationStarted."""
 
     settings: Settings
     station_id: str
@@ -66,7 +97,7 @@ class StartStation:
 
 @dataclass(frozen=True)
 class StationStarted:
-    """StationActor -> RegistryActor: listening for connection hand-offs."""
+    """StationActor -> StationSupervisorActor: listening for connection hand-offs."""
 
     station_id: str
     pid: int
@@ -74,12 +105,14 @@ class StationStarted:
 
 @dataclass(frozen=True)
 class LookupStation:
-    """Control script -> RegistryActor: where is this station's actor?
+    """Control script -> RegistryActor -> StationSupervisorActor: where is this station's actor?
 
-    Answer: StationAddressReply (address None when the station is unknown or not running).
+    Answer (to ``reply_to``, set by the registry when it forwards): StationAddressReply
+    (address None when the station is unknown or its actor is not running).
     """
 
     station_id: str
+    reply_to: Any = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +190,7 @@ class StartGateway:
     """run.py -> GatewayActor: open the OCPP listener. Answer: GatewayStarted or GatewayFailed."""
 
     settings: Settings
-    registry: Any
+    supervisors: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -207,7 +240,7 @@ class CancelTimer:
 
 @dataclass(frozen=True)
 class TimerFired:
-    """SchedulerActor -> RegistryActor -> StationActor: a persistent timer came due."""
+    """SchedulerActor -> RegistryActor -> StationSupervisorActor -> StationActor: a persistent timer came due."""
 
     key: str
     station_id: str

@@ -58,7 +58,7 @@ class SchedulerActor(Actor):
         if self.store is not None:
             return
         logging.getLogger().setLevel(message.settings.log_level)
-        self.store = Store(message.settings.db)
+        self.store = Store(message.settings.db, migrate_schema=False)
         self.registry = message.registry
         self.table = TimerTable(
             [Timer(r["key"], r["station_id"], r["kind"], parse_time(r["due"]), r["data"]) for r in self.store.load_timers()]

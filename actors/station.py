@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 HANDOFF_TIMEOUT = 2.0
 SEEN_IDS = 1000  # message ids remembered per connection (J §4.1.4 uniqueness)
 MAX_CALLS_PER_SECOND = 1000  # above this a connection is closed 1008 (flood)
+STATION_NICENESS = 5
 PING_TICK = "ping"
 CALL_TIMEOUT = "call-timeout"
 
@@ -106,7 +107,10 @@ class StationActor(Actor):
         self.settings = message.settings
         self.station_id = message.station_id
         logging.getLogger().setLevel(self.settings.log_level)
-        self.store = Store(self.settings.db)
+        # The data plane yields to the control plane: under full load the
+        # registry and the gateway must still start stations and take connects.
+        os.nice(STATION_NICENESS)
+        self.store = Store(self.settings.db, migrate_schema=False)
         row = self.store.get_station(self.station_id)
         # OCPP-J §5.4: a station Accepted before is served without a new BootNotification.
         self.ever_accepted = bool(row and row.get("ever_accepted"))

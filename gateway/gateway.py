@@ -4,7 +4,7 @@ The listener (``gateway.listener``) runs its asyncio loop in a thread of this
 actor's process. The thread reaches the actor through a socketpair that the
 actor watches with ThespianWatch: a line ``ensure <token> <station id>`` asks
 for a station actor, and the actor answers ``<token> ok|fail`` once the
-registry replied. Station actors are created by the registry, never here
+station's supervisor replied. Station actors are created by the supervisors, never here
 (a fork taken from a threaded process can inherit held locks).
 """
 
@@ -27,6 +27,7 @@ from actors.messages import (
     StationReady,
 )
 from actors.settings import Settings
+from actors.supervisor import shard_of
 from gateway.listener import ENSURE_TIMEOUT, Listener
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class GatewayActor(Actor):
     def __init__(self) -> None:
         super().__init__()
         self.settings: Settings | None = None
-        self.registry: Any = None
+        self.supervisors: tuple[Any, ...] = ()
         self.actor_end: socket.socket | None = None
         self.buffer = b""
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -61,7 +62,7 @@ class GatewayActor(Actor):
     def _start(self, message: StartGateway, sender: Any) -> None:
         if self.settings is not None:
             return
-        self.settings, self.registry = message.settings, message.registry
+        self.settings, self.supervisors = message.settings, message.supervisors
         logging.getLogger().setLevel(self.settings.log_level)
         self.actor_end, thread_end = socket.socketpair()
         self.actor_end.setblocking(False)
@@ -89,7 +90,8 @@ class GatewayActor(Actor):
         for line in lines:
             verb, token, station_id = line.decode("utf-8").split(" ", 2)
             if verb == "ensure":
-                self.send(self.registry, EnsureStation(station_id, int(token)))
+                supervisor = self.supervisors[shard_of(station_id, len(self.supervisors))]
+                self.send(supervisor, EnsureStation(station_id, int(token)))
 
     def _answer(self, token: int, ok: bool) -> None:
         assert self.actor_end is not None

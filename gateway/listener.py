@@ -27,8 +27,8 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 import metrics
-from actors.registry import socket_name
 from actors.settings import Settings
+from actors.supervisor import socket_name
 from gateway import handshake
 from storage import Store
 
@@ -160,7 +160,7 @@ class Listener:
         key = threading.get_ident()
         store = self._stores.get(key)
         if store is None:
-            store = self._stores[key] = Store(self.settings.db)
+            store = self._stores[key] = Store(self.settings.db, migrate_schema=False)
         return store
 
     async def _station_channel(self, loop: asyncio.AbstractEventLoop, station_id: str) -> socket.socket | None:

@@ -28,7 +28,7 @@ class Store(StationsMixin, TagsMixin, TransactionsMixin, ConfigurationMixin, Tim
     database is waited for up to 10 s).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, migrate_schema: bool = True) -> None:
         self.path = path
         self.db = Database(path)
         # Autocommit: one statement = one transaction; StoreBase.write() for more.
@@ -38,7 +38,8 @@ class Store(StationsMixin, TagsMixin, TransactionsMixin, ConfigurationMixin, Tim
         _enable_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         self._last_touch: dict[str, datetime] = {}
-        _retry(lambda: migrate(self.db))
+        if migrate_schema:
+            _retry(lambda: migrate(self.db))
 
     def close(self) -> None:
         """Close the connection; the Store is unusable afterwards."""

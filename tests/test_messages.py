@@ -38,6 +38,8 @@ SAMPLES: dict[Any, Any] = {
     dict[str, Any]: {"idTag": "T", "nested": {"list": [1, 2.5, None]}},
     dict[str, Any] | None: {"status": "Accepted"},
     str | None: "text",
+    tuple[str, ...]: ("CP1", "CP 2"),
+    tuple[Any, ...]: (("an", "address"), ("another", "address")),
 }
 
 

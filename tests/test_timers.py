@@ -117,6 +117,7 @@ class Harness:
     db: str
 
     def start(self) -> SchedulerStarted:
+        Store(self.db).close()  # run.py creates and migrates the file before any actor opens it
         settings = Settings(db=self.db, log_level="WARNING")
         reply = self.system.ask(self.scheduler, StartScheduler(settings, self.registry), ASK)
         assert isinstance(reply, SchedulerStarted)
