@@ -18,7 +18,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from actors import smart_charging
 from storage import ID_TAG_MAX, REGISTRATIONS, TAG_STATUSES, Store, iso, parse_time
+from storage.base import Row
 
 Args = dict[str, Any]
 Result = dict[str, Any] | list[Any]
@@ -138,6 +140,10 @@ def station_show(store: Store, args: Args, now: datetime) -> Result:
         "configuration": store.get_configuration(station_id),
         "unknown_configuration_keys": store.unknown_configuration_keys(station_id),
         "active_transactions": store.list_transactions(station_id=station_id, active=True),
+        "firmware": store.firmware_state(station_id),
+        "events": store.station_events(station_id, limit=20),
+        "local_list": store.local_list_state(station_id),
+        "reservations": store.list_reservations(station_id=station_id, active_only=True),
     }
 
 
@@ -200,6 +206,61 @@ def status(store: Store, args: Args, now: datetime) -> Result:
     return store.summary()
 
 
+def reservation_list(store: Store, args: Args, now: datetime) -> Result:
+    return store.list_reservations(station_id=_text(args, "station", required=False))
+
+
+def _known_station(store: Store, args: Args) -> str:
+    station_id = _required(args, "station")
+    if store.get_station(station_id) is None:
+        raise AdminError(f"unknown station: {station_id}", NOT_FOUND)
+    return station_id
+
+
+def _installed(store: Store, station_id: str) -> list[smart_charging.Installed]:
+    return [smart_charging.Installed(r["connector_id"], r["profile"]) for r in store.installed_profiles(station_id)]
+
+
+def _active_transactions(store: Store, station_id: str) -> dict[int, Row]:
+    return {tx["connector_id"]: tx for tx in store.list_transactions(station_id=station_id, active=True)}
+
+
+def profile_list(store: Store, args: Args, now: datetime) -> Result:
+    """Each connector's stack as the central system believes it, and the limit in force now."""
+    station_id = _known_station(store, args)
+    installed = _installed(store, station_id)
+    active = _active_transactions(store, station_id)
+    station = store.get_station(station_id) or {}
+    connectors = sorted({i.connector_id for i in installed} | set(range(0, (station.get("connectors") or 0) + 1)) | set(active))
+    result = []
+    for connector_id in connectors:
+        tx = active.get(connector_id)
+        start = parse_time(tx["start_timestamp"]) if tx and tx.get("start_timestamp") else None
+        result.append({
+            "connector_id": connector_id,
+            "profiles": [i.profile for i in installed if i.connector_id == connector_id],
+            "limit_now_a": smart_charging.limit_at(
+                installed, connector_id, now, unit="A", transaction_start=start, transaction_id=tx["id"] if tx else None,
+            ),
+        })
+    return result
+
+
+def profile_composite(store: Store, args: Args, now: datetime) -> Result:
+    """composite-schedule --local: computed from the installed profiles, the charge point is not asked."""
+    station_id = _known_station(store, args)
+    connector_id = _int(args, "connector", minimum=0)
+    duration = _int(args, "duration", minimum=1)
+    assert connector_id is not None and duration is not None
+    tx = _active_transactions(store, station_id).get(connector_id)
+    start = parse_time(tx["start_timestamp"]) if tx and tx.get("start_timestamp") else None
+    schedule = smart_charging.composite_schedule(
+        _installed(store, station_id), connector_id, start=now, duration=duration,
+        unit=_text(args, "unit", required=False), transaction_start=start, transaction_id=tx["id"] if tx else None,
+    )
+    return {"station": station_id, "connectorId": connector_id, "scheduleStart": iso(now), "chargingSchedule": schedule}
+
+
 COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
     "station.add": station_add,
     "station.set-password": station_set_password,
@@ -212,6 +273,9 @@ COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
     "tx.list": tx_list,
     "tx.show": tx_show,
     "status": status,
+    "reservation.list": reservation_list,
+    "profile.list": profile_list,
+    "profile.composite": profile_composite,
 }
 
 

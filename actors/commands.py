@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from actors import ocppj
@@ -22,6 +23,7 @@ class CallRequest:
     station: str
     action: str
     payload: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def add_data_commands(sub: Any) -> None:
@@ -52,6 +54,13 @@ def add_data_commands(sub: Any) -> None:
     p.add_argument("--station")
     p.add_argument("--active", action="store_true")
     tx.add_parser("show").add_argument("id", type=int)
+
+    reservation = sub.add_parser("reservation", help="reservations").add_subparsers(dest="verb", required=True)
+    reservation.add_parser("list").add_argument("--station")
+
+    profile = sub.add_parser("profile", help="charging profiles the central system believes are installed")
+    profile_verbs = profile.add_subparsers(dest="verb", required=True)
+    profile_verbs.add_parser("list").add_argument("station")
 
     sub.add_parser("status", help="overview: stations, transactions, uptime")
 
@@ -102,6 +111,32 @@ def add_call_commands(sub: Any) -> None:
     _station_parser(sub, "local-list-version", "GetLocalListVersion")
     p = _station_parser(sub, "cancel-reservation", "CancelReservation")
     p.add_argument("--reservation-id", type=int, required=True)
+    p = _station_parser(sub, "send-local-list", "SendLocalList")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--full", dest="update_type", action="store_const", const="Full")
+    kind.add_argument("--differential", dest="update_type", action="store_const", const="Differential")
+    p.add_argument("--tag", action="append", default=None, help="only these idTags (default: the whole tag store)")
+    p = _station_parser(sub, "reserve", "ReserveNow")
+    p.add_argument("--connector", type=int, required=True)
+    p.add_argument("--id-tag", required=True)
+    expiry = p.add_mutually_exclusive_group(required=True)
+    expiry.add_argument("--expiry", help="ISO 8601 expiry date")
+    expiry.add_argument("--expires-in", type=int, metavar="SECONDS")
+    p.add_argument("--parent")
+    p.add_argument("--reservation-id", type=int, help="default: allocated by the central system")
+    p = _station_parser(sub, "set-profile", "SetChargingProfile")
+    p.add_argument("--connector", type=int, required=True)
+    p.add_argument("--profile", required=True, help="csChargingProfiles as JSON")
+    p = _station_parser(sub, "clear-profile", "ClearChargingProfile")
+    p.add_argument("--id", type=int)
+    p.add_argument("--connector", type=int)
+    p.add_argument("--purpose", choices=["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"])
+    p.add_argument("--stack-level", type=int)
+    p = _station_parser(sub, "composite-schedule", "GetCompositeSchedule")
+    p.add_argument("--connector", type=int, required=True)
+    p.add_argument("--duration", type=int, required=True)
+    p.add_argument("--unit", choices=["A", "W"])
+    p.add_argument("--local", action="store_true", help="compute it from the installed profiles, without asking the charge point")
 
 
 def _station_parser(sub: Any, name: str, action: str) -> argparse.ArgumentParser:
@@ -114,7 +149,11 @@ def _station_parser(sub: Any, name: str, action: str) -> argparse.ArgumentParser
 def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
     """Turn parsed arguments into what the control script sends (CommandError when invalid)."""
     command = args.command
-    if command in ("station", "tag", "tx"):
+    if command == "composite-schedule" and args.local:
+        return AdminCommand("profile.composite", _drop_none(station=args.station, connector=args.connector, duration=args.duration, unit=args.unit))
+    if command == "profile":
+        return AdminCommand("profile.list", {"station": args.station})
+    if command in ("station", "tag", "tx", "reservation"):
         fields = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "admin_port", "json", "timeout") and v is not None}
         return AdminCommand(f"{command}.{args.verb}", fields)
     if command == "status":
@@ -129,11 +168,19 @@ def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
             raise CommandError("payload must be a JSON object", 2)
     else:
         action = args.action
+        if command == "send-local-list":
+            # Built by the station actor from the tag store and the version it tracks.
+            return CallRequest(args.station, action, {}, {"plan": args.update_type, "tags": args.tag})
         payload = _PAYLOADS[command](args)
     if action not in ocppj.CSMS_ACTIONS:
         raise CommandError(f"{action!r} is not an OCPP 1.6 request the central system sends", 2)
+    options: dict[str, Any] = {}
+    if command == "reserve" and args.reservation_id is None:
+        # Validated with a stand-in id; the station actor allocates the real one.
+        ocppj.validate(action, {**payload, "reservationId": 1})
+        return CallRequest(args.station, action, payload, {"allocate_reservation_id": True})
     ocppj.validate(action, payload)
-    return CallRequest(args.station, action, payload)
+    return CallRequest(args.station, action, payload, options)
 
 
 def _drop_none(**fields: Any) -> dict[str, Any]:
@@ -143,10 +190,7 @@ def _drop_none(**fields: Any) -> dict[str, Any]:
 def _remote_start(args: argparse.Namespace) -> dict[str, Any]:
     payload = _drop_none(idTag=args.id_tag, connectorId=args.connector)
     if args.profile:
-        try:
-            payload["chargingProfile"] = json.loads(args.profile)
-        except ValueError as exc:
-            raise CommandError(f"--profile is not valid JSON: {exc}", 2) from None
+        payload["chargingProfile"] = _json_arg(args.profile, "--profile")
     return payload
 
 
@@ -165,7 +209,25 @@ _PAYLOADS = {
     "trigger": lambda a: _drop_none(requestedMessage=a.message, connectorId=a.connector),
     "local-list-version": lambda a: {},
     "cancel-reservation": lambda a: {"reservationId": a.reservation_id},
+    "reserve": lambda a: _drop_none(connectorId=a.connector, idTag=a.id_tag, parentIdTag=a.parent, reservationId=a.reservation_id,
+                                    expiryDate=a.expiry or _iso_in(a.expires_in)),
+    "set-profile": lambda a: {"connectorId": a.connector, "csChargingProfiles": _json_arg(a.profile, "--profile")},
+    "clear-profile": lambda a: _drop_none(id=a.id, connectorId=a.connector, chargingProfilePurpose=a.purpose, stackLevel=a.stack_level),
+    "composite-schedule": lambda a: _drop_none(connectorId=a.connector, duration=a.duration, chargingRateUnit=a.unit),
 }
+
+
+def _json_arg(text: str, flag: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"{flag} is not valid JSON: {exc}", 2) from None
+
+
+def _iso_in(seconds: int) -> str:
+    from storage import iso
+
+    return iso(datetime.now(timezone.utc) + timedelta(seconds=seconds))
 
 
 def _now_iso() -> str:
@@ -197,6 +259,7 @@ def render_result(station: str, action: str, response: dict[str, Any]) -> str:
 _COLUMNS = {
     "station.list": ["id", "registration", "connected", "ever_accepted", "vendor", "model", "firmware_version", "last_seen"],
     "tag.list": ["id_tag", "status", "expiry", "parent"],
+    "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
     "tx.list": ["id", "station_id", "connector_id", "id_tag", "start_status", "meter_start", "meter_stop", "energy_wh", "stop_reason", "abandoned", "started_at", "stopped_at"],
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,12 +32,20 @@ SECRET_KEYS = frozenset({"AuthorizationKey"})
 
 @dataclass(frozen=True)
 class Context:
-    """Who is calling, when, and where to persist."""
+    """Who is calling, when, and where to persist.
+
+    ``effects`` collects what a handler wants done beyond its reply (timers to
+    schedule or cancel, see ``actors.bookkeeping``); the station actor carries
+    them out. ``scratch`` is the station actor's own memory across calls (for
+    example the profile of a RemoteStartTransaction waiting for its transaction).
+    """
 
     store: Store
     station_id: str
     settings: Settings
     now: datetime
+    effects: list[Any] = field(default_factory=list)
+    scratch: dict[str, Any] = field(default_factory=dict)
 
 
 # -- pure decisions -----------------------------------------------------------
@@ -174,12 +182,12 @@ def data_transfer(ctx: Context, req: Payload) -> Payload:
 
 
 def diagnostics_status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.store.record_notification(ctx.station_id, "diagnostics", req["status"], ctx.now)
+    ctx.store.record_station_event(ctx.station_id, "diagnostics", req["status"], ctx.now)
     return {}
 
 
 def firmware_status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.store.record_notification(ctx.station_id, "firmware", req["status"], ctx.now)
+    ctx.store.record_station_event(ctx.station_id, "firmware", req["status"], ctx.now)
     return {}
 
 

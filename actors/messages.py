@@ -36,6 +36,7 @@ class StartSupervisor:
 
     settings: Settings
     index: int
+    scheduler: Any = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class StartStation:
     settings: Settings
     station_id: str
     socket_name: str
+    scheduler: Any = None
 
 
 @dataclass(frozen=True)
@@ -128,12 +130,15 @@ class SendCall:
     """Control script -> StationActor: send one OCPP CALL to the charge point.
 
     ``payload`` has been validated against the 1.6 schema by the sender.
-    Answer: CallReply, once the charge point answered, errored, timed out, or
-    the connection is gone.
+    ``options`` asks the station actor to build or complete the payload
+    (``allocate_reservation_id``; ``plan``/``tags`` for SendLocalList, see
+    ``actors.bookkeeping``). Answer: CallReply, once the charge point answered,
+    errored, timed out, or the connection is gone.
     """
 
     action: str
     payload: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,10 @@ class RegistryActor(Actor):
         # those pages copy-on-write (ARCHITECTURE.md, ~5 MB PSS per station).
         gc.collect()
         gc.freeze()
+        self.scheduler = self.createActor(SchedulerActor)
         self.supervisors = [self.createActor(StationSupervisorActor) for _ in range(SUPERVISORS)]
         for index, supervisor in enumerate(self.supervisors):
-            self.send(supervisor, StartSupervisor(self.settings, index))
-        self.scheduler = self.createActor(SchedulerActor)
+            self.send(supervisor, StartSupervisor(self.settings, index, self.scheduler))
         self.send(self.scheduler, StartScheduler(self.settings, self.myAddress))
         self.exporter = self.createActor(MetricsExporterActor)
         self.send(self.exporter, StartExporter(self.settings))

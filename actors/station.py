@@ -29,17 +29,20 @@ from thespian.actors import (
 )
 
 import metrics
-from actors import core, ocppj
+from actors import bookkeeping, core, ocppj
 from actors.calls import CallQueue, OutgoingCall
 from actors.connection import Connection, ConnectionClosed
-from actors.errors import OcppCallError
+from actors.errors import CommandError, OcppCallError
 from actors.messages import (
     CallReply,
+    CancelTimer,
     GetStationState,
+    ScheduleTimer,
     SendCall,
     StartStation,
     StationStarted,
     StationStateReply,
+    TimerFired,
 )
 from actors.settings import Settings
 from storage import Store
@@ -66,6 +69,8 @@ class StationActor(Actor):
         self.conn: Connection | None = None
         self.ever_accepted = False
         self.boot_status: str | None = None
+        self.scheduler: Any = None
+        self.scratch: dict[str, Any] = {}
         self.calls = CallQueue()
         self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.window_start = 0.0
@@ -81,6 +86,8 @@ class StationActor(Actor):
                 self._on_wakeup(message.payload)
             elif isinstance(message, SendCall):
                 self._on_send_call(message, sender)
+            elif isinstance(message, TimerFired):
+                self._on_timer(message)
             elif isinstance(message, StartStation):
                 self._start(message, sender)
             elif isinstance(message, GetStationState):
@@ -106,6 +113,7 @@ class StationActor(Actor):
             return
         self.settings = message.settings
         self.station_id = message.station_id
+        self.scheduler = message.scheduler
         logging.getLogger().setLevel(self.settings.log_level)
         # The data plane yields to the control plane: under full load the
         # registry and the gateway must still start stations and take connects.
@@ -256,9 +264,9 @@ class StationActor(Actor):
             handler = core.HANDLERS.get(call.action)
             if handler is None:
                 raise OcppCallError("NotSupported", f"{call.action} is not supported by this central system")
-            assert self.store is not None and self.settings is not None
-            ctx = core.Context(store=self.store, station_id=self.station_id, settings=self.settings, now=_now())
+            ctx = self._context()
             reply = handler(ctx, call.payload)
+            self._after_inbound(ctx, call, reply)
         except OcppCallError as error:
             log.warning("station %s: %s %s refused: %s", self.station_id, call.action[:40], call.message_id, error)
             self._send_error(conn, call.message_id, error, action)
@@ -275,6 +283,37 @@ class StationActor(Actor):
         conn.send_text(ocppj.result_frame(call.message_id, reply))
         metrics.message(action, "in", "result")
         metrics.call_latency(action, "in", time.perf_counter() - received)
+
+    def _context(self) -> core.Context:
+        assert self.store is not None and self.settings is not None
+        return core.Context(store=self.store, station_id=self.station_id, settings=self.settings, now=_now(), scratch=self.scratch)
+
+    def _after_inbound(self, ctx: core.Context, call: ocppj.Call, reply: dict[str, Any]) -> None:
+        """Bookkeeping of other profiles that a Core message triggers (reservations, profiles)."""
+        try:
+            if call.action == "StartTransaction":
+                bookkeeping.on_transaction_started(ctx, call.payload, reply["transactionId"])
+            elif call.action == "StopTransaction":
+                bookkeeping.on_transaction_stopped(ctx, call.payload["transactionId"])
+        except Exception:  # the reply is committed already: never fail it for bookkeeping
+            log.exception("station %s: bookkeeping after %s failed", self.station_id, call.action)
+        self._apply(ctx)
+
+    def _apply(self, ctx: core.Context) -> None:
+        """Carry out a handler's effects on timers."""
+        for effect in ctx.effects:
+            if self.scheduler is None:
+                break
+            if isinstance(effect, bookkeeping.Schedule):
+                self.send(self.scheduler, ScheduleTimer(effect.key, self.station_id, effect.kind, effect.due, effect.data))
+            elif isinstance(effect, bookkeeping.Cancel):
+                self.send(self.scheduler, CancelTimer(effect.key))
+        ctx.effects.clear()
+
+    def _on_timer(self, timer: TimerFired) -> None:
+        ctx = self._context()
+        bookkeeping.on_timer(ctx, timer.kind, timer.data)
+        self._apply(ctx)
 
     def _send_error(self, conn: Connection, message_id: str, error: OcppCallError, action: str) -> None:
         conn.send_text(ocppj.error_frame(message_id, error.code, error.description, error.details))
@@ -299,7 +338,8 @@ class StationActor(Actor):
     # -- outbound CALLs -----------------------------------------------------------
 
     def _on_send_call(self, message: SendCall, sender: Any) -> None:
-        call = OutgoingCall(str(uuid.uuid4()), message.action, dict(message.payload), requester=sender)
+        options = dict(message.options)
+        call = OutgoingCall(str(uuid.uuid4()), message.action, dict(message.payload), requester=sender, extra={"options": options})
         refusal = refusal_reason(self.boot_status, message.action, message.payload)
         if refusal is not None:
             self._reply(call, "refused", error={"code": "Refused", "description": refusal, "details": {}})
@@ -307,6 +347,24 @@ class StationActor(Actor):
         if self.conn is None or self.conn.closed:
             self._reply(call, "not-connected", error={"code": "NotConnected", "description": "charge point is not connected", "details": {}})
             return
+        ctx = self._context()
+        try:
+            payloads = bookkeeping.prepare(ctx, message.action, call.payload, options)
+            for payload in payloads:
+                ocppj.validate(message.action, payload)
+        except (CommandError, OcppCallError) as error:
+            description = error.message if isinstance(error, CommandError) else f"payload is not valid OCPP 1.6: {error.description}"
+            self._reply(call, "refused", error={"code": "Refused", "description": description, "details": {}})
+            return
+        self._apply(ctx)
+        if not payloads:
+            self._reply(call, "refused", error={"code": "Refused", "description": "nothing to send", "details": {}})
+            return
+        self._submit(call, payloads)
+
+    def _submit(self, call: OutgoingCall, payloads: list[dict[str, Any]]) -> None:
+        """Queue the first payload; the others follow, one after the other, for the same requester."""
+        call.payload, call.extra["then"] = payloads[0], payloads[1:]
         to_send = self.calls.submit(call)
         if to_send is not None:
             self._transmit(to_send)
@@ -350,19 +408,32 @@ class StationActor(Actor):
             self._reply(call, "error", error={"code": error.code, "description": f"invalid CALLRESULT from charge point: {error.description}", "details": {}})
             return
         metrics.message(call.action, "out", "result")
-        hook = core.RESULT_HOOKS.get(call.action)
-        if hook is not None:
-            assert self.store is not None and self.settings is not None
-            ctx = core.Context(store=self.store, station_id=self.station_id, settings=self.settings, now=_now())
-            try:
+        ctx = self._context()
+        follow_ups: list[dict[str, Any]] = []
+        try:
+            hook = core.RESULT_HOOKS.get(call.action)
+            if hook is not None:
                 hook(ctx, call.payload, payload)
-            except Exception:
-                log.exception("station %s: bookkeeping after %s failed", self.station_id, call.action)
+            follow_ups = bookkeeping.result(ctx, call.action, call.payload, payload, call.extra.get("options", {}))
+        except Exception:
+            log.exception("station %s: bookkeeping after %s failed", self.station_id, call.action)
+        self._apply(ctx)
+        then = follow_ups or (call.extra.get("then", []) if payload.get("status", "Accepted") == "Accepted" else [])
+        if then and self.conn is not None and not self.conn.closed:
+            # The next part of a multi-part request (a split or fallback SendLocalList).
+            follow = OutgoingCall(str(uuid.uuid4()), call.action, then[0], requester=call.requester, extra={"options": call.extra.get("options", {})})
+            self._submit(follow, then)
+            return
         self._reply(call, "result", response=payload)
 
     def _reply(self, call: OutgoingCall, outcome: str, *, response: dict | None = None, error: dict | None = None) -> None:
         if outcome in ("timeout", "not-connected"):
             metrics.message(call.action, "out", outcome)
+        if outcome in ("timeout", "not-connected", "error") and self.store is not None:
+            try:
+                bookkeeping.failure(self._context(), call.action, call.payload, outcome)
+            except Exception:
+                log.exception("station %s: bookkeeping after a failed %s failed", self.station_id, call.action)
         if call.requester is not None:
             self.send(call.requester, CallReply(self.station_id, call.action, call.payload, outcome, response, error))
 

@@ -82,6 +82,7 @@ class StationSupervisorActor(Actor):
     def __init__(self) -> None:
         super().__init__()
         self.settings: Settings | None = None
+        self.scheduler: Any = None
         self.store: Store | None = None
         self.stations: dict[str, _Entry] = {}
         self.pending_timers: dict[str, list[TimerFired]] = {}
@@ -119,7 +120,7 @@ class StationSupervisorActor(Actor):
 
     def _start(self, message: StartSupervisor, sender: Any) -> None:
         if self.settings is None:
-            self.settings = message.settings
+            self.settings, self.scheduler = message.settings, message.scheduler
             logging.getLogger().setLevel(self.settings.log_level)
             self.store = Store(self.settings.db, migrate_schema=False)
             # Station actors are forked from this process: freeze what is loaded
@@ -145,7 +146,7 @@ class StationSupervisorActor(Actor):
         address = self.createActor(StationActor)
         entry = _Entry(address, crashes=crashes)
         self.stations[station_id] = entry
-        self.send(address, StartStation(self.settings, station_id, socket_name(self.settings.admin_port, station_id)))
+        self.send(address, StartStation(self.settings, station_id, socket_name(self.settings.admin_port, station_id), self.scheduler))
         return entry
 
     def _station_started(self, message: StationStarted, sender: Any) -> None:

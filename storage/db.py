@@ -14,6 +14,10 @@ from sqlite_utils import Database
 
 from storage.base import Row, _retry
 from storage.configuration import ConfigurationMixin
+from storage.firmware import FirmwareMixin
+from storage.local_list import LocalListMixin
+from storage.profiles import ProfilesMixin
+from storage.reservations import ReservationsMixin
 from storage.schema import migrate
 from storage.stations import StationsMixin
 from storage.tags import TagsMixin
@@ -21,7 +25,17 @@ from storage.timers import TimersMixin
 from storage.transactions import TransactionsMixin
 
 
-class Store(StationsMixin, TagsMixin, TransactionsMixin, ConfigurationMixin, TimersMixin):
+class Store(
+    StationsMixin,
+    TagsMixin,
+    TransactionsMixin,
+    ConfigurationMixin,
+    TimersMixin,
+    ReservationsMixin,
+    LocalListMixin,
+    FirmwareMixin,
+    ProfilesMixin,
+):
     """SQLite in WAL mode, migrated on open.
 
     Every write method commits before it returns (short transactions; a busy

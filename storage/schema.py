@@ -156,7 +156,96 @@ def m003_timers(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_status_notifications, m003_timers)
+def m004_reservations(db: Database) -> None:
+    """Reservations by reservationId, and the never-repeating reservationId allocator."""
+    db.execute(
+        """CREATE TABLE reservations (
+            id INTEGER PRIMARY KEY,
+            station_id TEXT NOT NULL,
+            connector_id INTEGER NOT NULL,
+            id_tag TEXT NOT NULL,
+            parent_id_tag TEXT,
+            expiry_date TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            transaction_id INTEGER,
+            note TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX reservations_station ON reservations (station_id, status)")
+    db.execute("CREATE TABLE reservation_ids (id INTEGER PRIMARY KEY AUTOINCREMENT)")
+
+
+def m005_local_lists(db: Database) -> None:
+    """What each station's Local Authorization List holds, and SendLocalList history."""
+    db.execute(
+        """CREATE TABLE local_lists (
+            station_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL DEFAULT 0,
+            entries TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT,
+            last_status TEXT,
+            reported_version INTEGER,
+            reported_at TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE local_list_updates (
+            id INTEGER PRIMARY KEY,
+            station_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            update_type TEXT NOT NULL,
+            entry_count INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX local_list_updates_station ON local_list_updates (station_id)")
+
+
+def m006_station_events(db: Database) -> None:
+    """Firmware and diagnostics requests and status notifications, per station."""
+    db.execute(
+        """CREATE TABLE station_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            station_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT,
+            at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX station_events_station ON station_events (station_id, kind)")
+
+
+def m007_charging_profiles(db: Database) -> None:
+    """Charging profiles the central system believes are installed (smart charging)."""
+    db.execute(
+        """CREATE TABLE charging_profiles (
+            station_id TEXT NOT NULL,
+            connector_id INTEGER NOT NULL,
+            profile_id INTEGER NOT NULL,
+            purpose TEXT NOT NULL,
+            stack_level INTEGER NOT NULL,
+            transaction_id INTEGER,
+            valid_to TEXT,
+            profile TEXT NOT NULL,
+            installed_at TEXT NOT NULL,
+            PRIMARY KEY (station_id, connector_id, profile_id)
+        )"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_initial,
+    m002_status_notifications,
+    m003_timers,
+    m004_reservations,
+    m005_local_lists,
+    m006_station_events,
+    m007_charging_profiles,
+)
 
 
 def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[str]:

@@ -1,0 +1,51 @@
+"""Charging profiles the central system believes are installed, per station and connector.
+
+A row is written only once the charge point answered Accepted to the
+SetChargingProfile (or started the transaction of a RemoteStartTransaction
+that carried a profile); ClearChargingProfile, a stopped transaction and
+validTo remove rows. The stack survives restarts of the central system and of
+the charge point (errata 3.37).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from storage.base import Row, StoreBase
+from storage.timefmt import iso
+
+
+class ProfilesMixin(StoreBase):
+    def installed_profiles(self, station_id: str) -> list[Row]:
+        """Every installed profile of the station: {connector_id, profile (dict), installed_at}."""
+        found = self.rows(
+            "SELECT connector_id, profile, installed_at FROM charging_profiles WHERE station_id = ? "
+            "ORDER BY connector_id, stack_level, profile_id",
+            [station_id],
+        )
+        for row in found:
+            row["profile"] = json.loads(row["profile"])
+        return found
+
+    def replace_profiles(self, station_id: str, installed: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
+        """Make the stored stack exactly ``installed`` [(connector_id, csChargingProfiles)], in one transaction."""
+        with self.write() as conn:
+            kept = {(c, p["chargingProfileId"]): p for c, p in installed}
+            rows = conn.execute(
+                "SELECT connector_id, profile_id, installed_at FROM charging_profiles WHERE station_id = ?", [station_id]
+            ).fetchall()
+            since = {(c, pid): at for c, pid, at in rows}
+            conn.execute("DELETE FROM charging_profiles WHERE station_id = ?", [station_id])
+            conn.executemany(
+                "INSERT INTO charging_profiles (station_id, connector_id, profile_id, purpose, stack_level, "
+                "transaction_id, valid_to, profile, installed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        station_id, c, p["chargingProfileId"], p["chargingProfilePurpose"], p["stackLevel"],
+                        p.get("transactionId"), p.get("validTo"), json.dumps(p), since.get((c, p["chargingProfileId"]), iso(now)),
+                    )
+                    for (c, _), p in kept.items()
+                ],
+            )
