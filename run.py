@@ -94,6 +94,7 @@ def serve_parser() -> argparse.ArgumentParser:
     option("max-frame-size", int, "largest accepted WebSocket message in bytes")
     option("concurrent-tx", bool, "answer StartTransaction ConcurrentTx when the tag is already charging")
     option("boot-retry-interval", int, "interval returned with Pending/Rejected BootNotification.conf")
+    option("per-station-labels", bool, "label the charging-limit gauge with station and connector (cardinality!)")
     parser.add_argument(
         "--data-transfer-vendor",
         action="append",

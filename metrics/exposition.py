@@ -26,14 +26,17 @@ __all__ = ["STATE_GAUGES", "StateCollector", "render"]
 
 log = logging.getLogger(__name__)
 
-Summary = Callable[[], Mapping[str, int]]
+Summary = Callable[[], Mapping[str, object]]
 
 # summary() key -> (metric name, help)
 STATE_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("stations_known", "csms_stations_known", "Charge points known to the central system."),
     ("stations_connected", "csms_stations_connected", "Charge points connected now."),
     ("transactions_active", "csms_transactions_active", "Transactions in progress."),
+    ("charging_limited_connectors", "csms_charging_limited_connectors",
+     "Connectors (0 = whole charge point) with a charging-profile limit in force now."),
 )
+LIMIT_GAUGE = "csms_charging_limit_amperes"
 
 
 class StateCollector(Collector):
@@ -62,7 +65,16 @@ class StateCollector(Collector):
             value = values.get(key)
             if value is None:
                 continue
-            yield GaugeMetricFamily(name, doc, value=float(value))
+            yield GaugeMetricFamily(name, doc, value=float(value))  # type: ignore[arg-type]
+        limits = values.get("charging_limits")
+        if limits is not None:  # only when the operator enabled per-station labels
+            family = GaugeMetricFamily(
+                LIMIT_GAUGE, "Charging limit in force now per connector, in A (composite of installed profiles).",
+                labels=["station", "connector"],
+            )
+            for item in limits:  # type: ignore[union-attr, attr-defined]
+                family.add_metric([str(item["station"]), str(item["connector"])], float(item["limit_a"]))
+            yield family
 
 
 class _Forward(Collector):

@@ -29,6 +29,9 @@ class ProfilesMixin(StoreBase):
             row["profile"] = json.loads(row["profile"])
         return found
 
+    def stations_with_profiles(self) -> list[str]:
+        return [r["station_id"] for r in self.rows("SELECT DISTINCT station_id FROM charging_profiles ORDER BY station_id")]
+
     def replace_profiles(self, station_id: str, installed: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
         """Make the stored stack exactly ``installed`` [(connector_id, csChargingProfiles)], in one transaction."""
         with self.write() as conn:

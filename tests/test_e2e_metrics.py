@@ -140,3 +140,27 @@ def test_started_and_stopped_transactions_are_counted(scrapes: Scrapes) -> None:
 
 def test_energy_of_a_stopped_transaction_is_added_up(scrapes: Scrapes) -> None:
     assert scrapes.growth("csms_energy_delivered_wh_total") == ENERGY_WH
+
+
+PROFILE = {
+    "chargingProfileId": 71, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+    "chargingProfileKind": "Absolute",
+    "chargingSchedule": {"startSchedule": "2020-01-01T00:00:00Z", "chargingRateUnit": "A",
+                         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]},
+}
+
+
+def test_the_charging_limit_in_force_is_a_gauge_labelled_only_when_enabled(tmp_path) -> None:
+    import json
+
+    system = CentralSystem(tmp_path, extra_args=["--per-station-labels"]).start()
+    try:
+        with ChargePoint(system.url, "METRICS-LIMIT", handlers={"SetChargingProfile": lambda p: {"status": "Accepted"}}) as cp:
+            cp.booted()
+            system.ctl_ok("set-profile", "METRICS-LIMIT", "--connector", "1", "--profile", json.dumps(PROFILE))
+            samples = scrape(system)
+            assert samples[("csms_charging_limited_connectors", frozenset())] == 1
+            labels = frozenset({"station": "METRICS-LIMIT", "connector": "1"}.items())
+            assert samples[("csms_charging_limit_amperes", labels)] == 16.0
+    finally:
+        system.stop()

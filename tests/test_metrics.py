@@ -408,3 +408,24 @@ def test_exporter_messages_survive_pickling():
     for message in (StartExporter(Settings(metrics_port=0)), ExporterStarted(9100),
                     ExporterFailed("in use")):
         assert pickle.loads(pickle.dumps(message)) == message
+
+
+def test_charging_limit_gauges_come_from_the_summary() -> None:
+    from metrics.exposition import StateCollector
+
+    registry = CollectorRegistry()
+    registry.register(StateCollector(lambda: {
+        "charging_limited_connectors": 2,
+        "charging_limits": [{"station": "CP1", "connector": 1, "limit_a": 16.0}, {"station": "CP1", "connector": 0, "limit_a": 32.0}],
+    }))
+    assert registry.get_sample_value("csms_charging_limited_connectors") == 2
+    assert registry.get_sample_value("csms_charging_limit_amperes", {"station": "CP1", "connector": "1"}) == 16.0
+
+
+def test_without_per_station_labels_only_the_count_is_exposed() -> None:
+    from metrics.exposition import StateCollector
+
+    registry = CollectorRegistry()
+    registry.register(StateCollector(lambda: {"charging_limited_connectors": 1}))
+    assert registry.get_sample_value("csms_charging_limited_connectors") == 1
+    assert registry.get_sample_value("csms_charging_limit_amperes", {"station": "CP1", "connector": "1"}) is None
