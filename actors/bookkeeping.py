@@ -154,11 +154,18 @@ def _local_list_result(ctx: Context, request: Payload, response: Payload, option
         ctx.station_id, version=update.version, update_type=update.update_type, entries_after=after,
         status=status, entry_count=len(update.entries), now=ctx.now,
     )
-    if status in LOCAL_LIST_FAILED and "plan" in options and not options.get("fallback"):
-        # OCPP 1.6 §5.15: after Failed or VersionMismatch the Central System SHOULD send a Full update.
+    differential = update.update_type == "Differential"
+    if status in LOCAL_LIST_FAILED and differential and "plan" in options and not options.get("fallback"):
+        # OCPP 1.6 §5.15: after a Differential update answered Failed or VersionMismatch
+        # the Central System SHOULD send a Full update (resending a failed Full is pointless).
         options["fallback"] = True
         log.info("station %s: SendLocalList %s; falling back to a Full update", ctx.station_id, status)
-        return _plan_local_list(ctx, "Full", options.get("tags"))
+        payloads = _plan_local_list(ctx, "Full", options.get("tags"))
+        # Version numbers only go up: past the refused one too.
+        shift = update.version + 1 - payloads[0]["listVersion"] if payloads else 0
+        for payload in payloads if shift > 0 else []:
+            payload["listVersion"] += shift
+        return payloads
     return []
 
 

@@ -46,7 +46,7 @@ from storage import Store, iso, parse_time
 log = logging.getLogger(__name__)
 
 GLOBAL_NAME = "csms-registry"
-PARENT_CHECK = "parent-check"
+HOUSEKEEPING = "housekeeping"  # every second: WAL checkpoint, orphan guard
 
 
 class RegistryActor(Actor):
@@ -75,8 +75,8 @@ class RegistryActor(Actor):
             self.send(sender, self._admin(message))
         elif isinstance(message, TimerFired):
             self.send(self._shard(message.station_id), message)
-        elif isinstance(message, WakeupMessage) and message.payload == PARENT_CHECK:
-            self._check_parent()
+        elif isinstance(message, WakeupMessage) and message.payload == HOUSEKEEPING:
+            self._housekeeping()
         elif isinstance(message, SupervisorStarted):
             self._supervisor_started(message)
         elif isinstance(message, StartRegistry):
@@ -113,8 +113,7 @@ class RegistryActor(Actor):
         self.send(self.scheduler, StartScheduler(self.settings, self.myAddress))
         self.exporter = self.createActor(MetricsExporterActor)
         self.send(self.exporter, StartExporter(self.settings))
-        if self.settings.parent_pid:
-            self.wakeupAfter(1.0, payload=PARENT_CHECK)
+        self.wakeupAfter(1.0, payload=HOUSEKEEPING)
 
     def _supervisor_started(self, message: SupervisorStarted) -> None:
         assert self.store is not None
@@ -131,17 +130,23 @@ class RegistryActor(Actor):
                 self.send(supervisor, PrespawnStations(tuple(station_ids)))
         self.send(self.starter, RegistryStarted(self.started_at, tuple(self.supervisors)))
 
-    def _check_parent(self) -> None:
-        """If run.py died, end the whole system rather than live on as an orphan."""
-        assert self.settings is not None
+    def _housekeeping(self) -> None:
+        """Every second: checkpoint the WAL (station actors do not, see Store), and
+        if run.py died, end the whole system rather than live on as an orphan."""
+        assert self.settings is not None and self.store is not None
         try:
-            os.kill(self.settings.parent_pid, 0)
+            self.store.checkpoint()
+        except Exception:
+            log.warning("registry: WAL checkpoint failed", exc_info=True)
+        try:
+            if self.settings.parent_pid:
+                os.kill(self.settings.parent_pid, 0)
         except ProcessLookupError:
             log.error("registry: run.py (pid %d) is gone; stopping the actor system", self.settings.parent_pid)
             self.stopping = True
             kill_instance(self.settings.admin_port, exclude=os.getpid())
             os._exit(0)
-        self.wakeupAfter(1.0, payload=PARENT_CHECK)
+        self.wakeupAfter(1.0, payload=HOUSEKEEPING)
 
     # -- control script ----------------------------------------------------------
 

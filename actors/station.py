@@ -118,7 +118,7 @@ class StationActor(Actor):
         # The data plane yields to the control plane: under full load the
         # registry and the gateway must still start stations and take connects.
         os.nice(STATION_NICENESS)
-        self.store = Store(self.settings.db, migrate_schema=False)
+        self.store = Store(self.settings.db, migrate_schema=False, checkpoints=False)
         row = self.store.get_station(self.station_id)
         # OCPP-J §5.4: a station Accepted before is served without a new BootNotification.
         self.ever_accepted = bool(row and row.get("ever_accepted"))

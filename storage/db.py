@@ -42,7 +42,7 @@ class Store(
     database is waited for up to 10 s).
     """
 
-    def __init__(self, path: str, *, migrate_schema: bool = True) -> None:
+    def __init__(self, path: str, *, migrate_schema: bool = True, checkpoints: bool = True) -> None:
         self.path = path
         self.db = Database(path)
         # Autocommit: one statement = one transaction; StoreBase.write() for more.
@@ -51,9 +51,17 @@ class Store(
         conn.execute("PRAGMA busy_timeout=0")  # storage.base._retry waits instead
         _enable_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
+        if not checkpoints:
+            # The writer that crosses the WAL threshold would copy pages back and
+            # fsync inside its own reply; one process checkpoints for everyone.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         self._last_touch: dict[str, datetime] = {}
         if migrate_schema:
             _retry(lambda: migrate(self.db))
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database without blocking writers (PASSIVE)."""
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         """Close the connection; the Store is unusable afterwards."""
