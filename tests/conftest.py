@@ -1,14 +1,18 @@
-"""Shared fixtures: a real central system (``run.py serve``) per test module, on free ports."""
+"""Shared fixtures: a real central system (``run.py serve``) per test module, on free ports,
+and a simulated charge point in the reusable state Booted."""
 
 from __future__ import annotations
 
-import itertools
+import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from tests.support.chargepoint import ChargePoint
 from tests.support.system import CentralSystem
 
-_ids = itertools.count(1)
+CONNECTORS = 2
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +24,22 @@ def csms(tmp_path_factory):
 
 
 @pytest.fixture
-def station_id(request) -> str:
-    """A station identity unique within the test run."""
-    return f"CP{next(_ids)}-{request.node.name[:40]}"
+def station_id() -> str:
+    """A short identity unique within the test run."""
+    return f"CP-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def cp_handlers() -> dict[str, Any]:
+    """How the simulated charge point answers the central system's CALLs; modules override it."""
+    return {}
+
+
+@pytest.fixture
+def cp(csms: CentralSystem, station_id: str, cp_handlers: dict[str, Any]) -> Iterator[ChargePoint]:
+    """A charge point in reusable state Booted (Accepted, every connector Available)."""
+    point = ChargePoint(csms.url, station_id, handlers=cp_handlers, connectors=CONNECTORS)
+    point.connect()
+    point.booted()
+    yield point
+    point.close()

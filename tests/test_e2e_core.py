@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -67,20 +66,8 @@ def default_handlers() -> dict:
 
 
 @pytest.fixture
-def station_id() -> str:
-    """A short unique identity: the simulator's message ids are ``<identity>-<n>`` and
-    OCPP-J caps message ids at 36 characters, which the shared fixture's ids exceed."""
-    return f"CORE-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def cp(csms: CentralSystem, station_id: str) -> Iterator[ChargePoint]:
-    """A charge point in reusable state Booted (Accepted, every connector Available)."""
-    point = ChargePoint(csms.url, station_id, handlers=default_handlers(), connectors=CONNECTORS)
-    point.connect()
-    point.booted()
-    yield point
-    point.close()
+def cp_handlers() -> dict[str, Any]:
+    return default_handlers()
 
 
 # -- helpers -----------------------------------------------------------------------

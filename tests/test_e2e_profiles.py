@@ -19,7 +19,7 @@ import itertools
 import queue
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -86,18 +86,8 @@ def answers(*statuses: str) -> Callable[[dict], dict]:
 
 
 @pytest.fixture
-def station_id() -> str:
-    return f"PRF-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def cp(csms: CentralSystem, station_id: str) -> Iterator[ChargePoint]:
-    """A charge point in reusable state Booted (Accepted, every connector Available)."""
-    point = ChargePoint(csms.url, station_id, handlers=default_handlers(), connectors=CONNECTORS)
-    point.connect()
-    point.booted()
-    yield point
-    point.close()
+def cp_handlers() -> dict[str, Any]:
+    return default_handlers()
 
 
 # -- helpers ------------------------------------------------------------------------------

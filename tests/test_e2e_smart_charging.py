@@ -20,7 +20,6 @@ import itertools
 import json
 import queue
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -63,18 +62,8 @@ def default_handlers() -> dict:
 
 
 @pytest.fixture
-def station_id() -> str:
-    return f"SC-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def cp(csms: CentralSystem, station_id: str) -> Iterator[ChargePoint]:
-    """A charge point in reusable state Booted (Accepted, every connector Available)."""
-    point = ChargePoint(csms.url, station_id, handlers=default_handlers(), connectors=CONNECTORS)
-    point.connect()
-    point.booted()
-    yield point
-    point.close()
+def cp_handlers() -> dict[str, Any]:
+    return default_handlers()
 
 
 # -- helpers -----------------------------------------------------------------------

@@ -14,7 +14,6 @@ import queue
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,13 +26,6 @@ from tests.support.system import REPO, RUN, CentralSystem, CtlResult, wait_for
 pytestmark = pytest.mark.e2e
 
 CALL_TIMEOUT = 2  # seconds, for the system that tests the call timeout
-
-
-@pytest.fixture
-def station_id() -> str:
-    """A short unique identity: the simulator's message ids are ``<identity>-<n>`` and
-    OCPP-J caps message ids at 36 characters, which the shared fixture's ids exceed."""
-    return f"TRSP-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="module")
