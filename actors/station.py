@@ -29,7 +29,7 @@ from thespian.actors import (
 )
 
 import metrics
-from actors import bookkeeping, core, ocppj
+from actors import bookkeeping, core, ocppj, stackroom
 from actors.calls import CallQueue, OutgoingCall
 from actors.connection import Connection, ConnectionClosed
 from actors.errors import CommandError, OcppCallError
@@ -79,6 +79,10 @@ class StationActor(Actor):
     # -- actor plumbing -------------------------------------------------------
 
     def receiveMessage(self, message: Any, sender: Any) -> Any:
+        # Handle the message with room on the frame data stack (see actors.stackroom).
+        return stackroom.call(self._receive, message, sender)
+
+    def _receive(self, message: Any, sender: Any) -> Any:
         try:
             if isinstance(message, WatchMessage):
                 self._on_watch(message.ready)
@@ -195,6 +199,7 @@ class StationActor(Actor):
         assert self.settings is not None and self.store is not None
         self.conn = Connection(sock, peer=peer, max_size=self.settings.max_frame_size, initial=initial)
         self.seen_ids.clear()
+        self.window_start, self.window_calls = time.monotonic(), 0  # the flood limit is per connection
         self.store.mark_connected(self.station_id, True, _now())
         metrics.connection_event("opened")
         log.info("station %s: connected from %s", self.station_id, peer)
