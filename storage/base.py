@@ -32,7 +32,7 @@ T = TypeVar("T")
 Row = dict[str, Any]
 
 LOCK_WAIT = 10.0
-_YIELDS = 64
+_YIELDS = 4
 
 
 def _retry(run: Callable[[], T]) -> T:
@@ -53,7 +53,7 @@ def _retry(run: Callable[[], T]) -> T:
             if attempt <= _YIELDS:
                 os.sched_yield()
             else:
-                time.sleep(min(0.002, 0.0001 * (attempt - _YIELDS)))
+                time.sleep(min(0.005, 0.0005 * (attempt - _YIELDS)))
 
 
 class RetryingConnection:
