@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from storage import Store
 from tests.support.chargepoint import ChargePoint
 from tests.support.system import CentralSystem
 
@@ -21,6 +22,20 @@ def csms(tmp_path_factory):
     system = CentralSystem(tmp_path_factory.mktemp("csms")).start()
     yield system
     system.stop()
+
+
+@pytest.fixture
+def db_path(tmp_path) -> str:
+    """A fresh SQLite file per test."""
+    return str(tmp_path / "csms.db")
+
+
+@pytest.fixture
+def store(db_path: str) -> Iterator[Store]:
+    """A migrated Store on a fresh file, closed after the test."""
+    opened = Store(db_path)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,13 +12,6 @@ from actors.admin import AdminError, run_admin
 from storage import Store
 
 NOW = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(str(tmp_path / "csms.db"))
-    yield s
-    s.close()
 
 
 def admin(store: Store, command: str, **args: Any) -> Any:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,13 +19,6 @@ from storage import Store, iso
 NOW = datetime(2026, 11, 25, 10, 0, 0, 123000, tzinfo=timezone.utc)
 SETTINGS = Settings(heartbeat_interval=300, boot_retry_interval=60,
                     data_transfer_vendors=(("ACME", ("Ping",)), ("Open", ())))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(str(tmp_path / "csms.db"))
-    yield s
-    s.close()
 
 
 def ctx_for(store: Store, station_id: str = "CP1", **settings: Any) -> Context:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,18 +15,6 @@ from storage import Store, iso, parse_time
 from storage.schema import MIGRATIONS, migrate
 
 NOW = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    return str(tmp_path / "csms.db")
-
-
-@pytest.fixture
-def store(db_path: str) -> Iterator[Store]:
-    s = Store(db_path)
-    yield s
-    s.close()
 
 
 def start(connector: int = 1, id_tag: str = "TAG1", meter: int = 100,

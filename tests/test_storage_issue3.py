@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,18 +12,6 @@ from storage import Store
 
 NOW = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=timezone.utc)
 LATER = NOW + timedelta(minutes=5)
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    return str(tmp_path / "csms.db")
-
-
-@pytest.fixture
-def store(db_path: str) -> Iterator[Store]:
-    s = Store(db_path)
-    yield s
-    s.close()
 
 
 def reserve(reservation_id: int, connector: int = 1, id_tag: str = "TAG1",
