@@ -191,6 +191,33 @@ def firmware_status_notification(ctx: Context, req: Payload) -> Payload:
     return {}
 
 
+# -- security extension (white paper "Improved security for OCPP 1.6-J") ----------
+
+
+def security_event_notification(ctx: Context, req: Payload) -> Payload:
+    # A04.FR.03: "The Central System SHALL confirm every SecurityEventNotification".
+    ctx.store.record_station_event(ctx.station_id, "security", req["type"], ctx.now, detail=req)
+    log.warning("station %s: security event %s", ctx.station_id, req["type"])
+    return {}
+
+
+def log_status_notification(ctx: Context, req: Payload) -> Payload:
+    ctx.store.record_station_event(ctx.station_id, "log", req["status"], ctx.now, detail=req)
+    return {}
+
+
+def signed_firmware_status_notification(ctx: Context, req: Payload) -> Payload:
+    ctx.store.record_station_event(ctx.station_id, "signed-firmware", req["status"], ctx.now, detail=req)
+    return {}
+
+
+def sign_certificate(ctx: Context, req: Payload) -> Payload:
+    # A02.FR.04: "Accepted if it can process the request, else Rejected": this central
+    # system has no certificate authority (yet), so it cannot.
+    log.warning("station %s: SignCertificate rejected: no certificate authority configured", ctx.station_id)
+    return {"status": "Rejected"}
+
+
 HANDLERS: dict[str, Callable[[Context, Payload], Payload]] = {
     "BootNotification": boot_notification,
     "Heartbeat": heartbeat,
@@ -202,6 +229,10 @@ HANDLERS: dict[str, Callable[[Context, Payload], Payload]] = {
     "DataTransfer": data_transfer,
     "DiagnosticsStatusNotification": diagnostics_status_notification,
     "FirmwareStatusNotification": firmware_status_notification,
+    "SecurityEventNotification": security_event_notification,
+    "LogStatusNotification": log_status_notification,
+    "SignedFirmwareStatusNotification": signed_firmware_status_notification,
+    "SignCertificate": sign_certificate,
 }
 
 

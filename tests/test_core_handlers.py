@@ -251,11 +251,10 @@ def test_firmware_and_diagnostics_notifications_are_remembered(store: Store) -> 
     assert (row["firmware_status"], row["diagnostics_status"]) == ("Installed", "Uploaded")
 
 
-def test_every_core_action_has_a_handler() -> None:
-    assert set(HANDLERS) == {
-        "BootNotification", "Heartbeat", "StatusNotification", "Authorize", "StartTransaction",
-        "StopTransaction", "MeterValues", "DataTransfer", "DiagnosticsStatusNotification",
-        "FirmwareStatusNotification"}
+def test_every_action_a_charge_point_may_send_has_a_handler() -> None:
+    from actors.ocppj import CP_ACTIONS
+
+    assert set(HANDLERS) == CP_ACTIONS
 
 
 # -- result hooks -----------------------------------------------------------------------
@@ -292,3 +291,28 @@ def test_accepted_authorization_key_becomes_the_password_and_is_not_remembered(
     assert not store.check_password("CP1", "old-password-1234")
     assert store.get_configuration("CP1") == [
         {"key": "AuthorizationKey", "value": None, "readonly": False, "updated_at": iso(NOW)}]
+
+
+# -- security extension ---------------------------------------------------------------
+
+
+def test_every_security_event_notification_is_confirmed_and_kept(store: Store) -> None:
+    ctx = ctx_for(store)
+    store.upsert_station("CP1")
+    req = {"type": "FirmwareUpdated", "timestamp": "2026-11-25T09:00:00Z", "techInfo": "v2"}
+    assert call(ctx, "SecurityEventNotification", req) == {}
+    events = store.station_events("CP1", kind="security")
+    assert [(e["status"], e["detail"]["techInfo"]) for e in events] == [("FirmwareUpdated", "v2")]
+
+
+def test_log_and_signed_firmware_status_notifications_are_answered_and_kept(store: Store) -> None:
+    ctx = ctx_for(store)
+    store.upsert_station("CP1")
+    assert call(ctx, "LogStatusNotification", {"status": "Uploaded", "requestId": 7}) == {}
+    assert call(ctx, "SignedFirmwareStatusNotification", {"status": "Downloading", "requestId": 8}) == {}
+    assert [e["status"] for e in store.station_events("CP1", kind="log")] == ["Uploaded"]
+    assert [e["status"] for e in store.station_events("CP1", kind="signed-firmware")] == ["Downloading"]
+
+
+def test_sign_certificate_is_rejected_without_a_certificate_authority(store: Store) -> None:
+    assert call(ctx_for(store), "SignCertificate", {"csr": "-----BEGIN CERTIFICATE REQUEST-----"}) == {"status": "Rejected"}
