@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from actors import smart_charging
+from actors.errors import CommandError
 from storage import ID_TAG_MAX, REGISTRATIONS, TAG_STATUSES, Store, iso, parse_time
 from storage.base import Row
 
@@ -29,13 +30,8 @@ BAD_INPUT = 2
 NOT_FOUND = 3
 
 
-class AdminError(Exception):
-    """Raised when a command cannot be carried out; ``exit_code`` is for the script."""
-
-    def __init__(self, message: str, exit_code: int = BAD_INPUT) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
+class AdminError(CommandError):
+    """Raised when a data-management command cannot be carried out; ``exit_code`` is for the script."""
 
 
 # -- argument parsing (pure) ---------------------------------------------------

@@ -10,37 +10,24 @@ For each CSMS-initiated action there may be:
 
 and the charge-point-initiated handlers in ``actors.core`` call the
 ``on_*`` functions at the end of this module. Effects on timers (reservation
-expiry, profile validTo) are appended to ``ctx.effects`` as ``Schedule`` /
-``Cancel``; the station actor hands them to the scheduler actor.
+expiry, profile validTo) are appended to ``ctx.effects`` as the scheduler's
+own ``ScheduleTimer`` / ``CancelTimer`` messages; the station actor sends them on.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from actors import local_list, reservations, smart_charging
 from actors.core import Context
 from actors.errors import CommandError
+from actors.messages import CancelTimer, ScheduleTimer
 
 log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Schedule:
-    key: str
-    kind: str
-    due: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Cancel:
-    key: str
 
 
 RESERVATION_EXPIRY = "reservation-expiry"
@@ -134,15 +121,15 @@ def _reserve_result(ctx: Context, request: Payload, response: Payload, options: 
     reservation_id, status = request["reservationId"], response["status"]
     ctx.store.set_reservation_status(reservation_id, status, ctx.now)
     if status == "Accepted":
-        ctx.effects.append(Schedule(reservation_timer(ctx.station_id, reservation_id), RESERVATION_EXPIRY,
-                                    request["expiryDate"], {"reservation_id": reservation_id}))
+        ctx.effects.append(ScheduleTimer(reservation_timer(ctx.station_id, reservation_id), ctx.station_id,
+                                         RESERVATION_EXPIRY, request["expiryDate"], {"reservation_id": reservation_id}))
 
 
 def _cancel_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
     reservation_id = request["reservationId"]
     if response["status"] == "Accepted" and ctx.store.get_reservation(reservation_id) is not None:
         ctx.store.set_reservation_status(reservation_id, "Cancelled", ctx.now)
-        ctx.effects.append(Cancel(reservation_timer(ctx.station_id, reservation_id)))
+        ctx.effects.append(CancelTimer(reservation_timer(ctx.station_id, reservation_id)))
 
 
 def _local_list_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> list[Payload]:
@@ -198,7 +185,7 @@ def _clear_profile_result(ctx: Context, request: Payload, response: Payload, opt
     )
     _save(ctx, kept)
     for item in cleared:
-        ctx.effects.append(Cancel(profile_timer(ctx.station_id, item.connector_id, item.profile["chargingProfileId"])))
+        ctx.effects.append(CancelTimer(profile_timer(ctx.station_id, item.connector_id, item.profile["chargingProfileId"])))
 
 
 def _remote_start_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
@@ -261,7 +248,7 @@ def on_transaction_started(ctx: Context, request: Payload, transaction_id: int) 
         found = ctx.store.reservation_for_start(ctx.station_id, request["connectorId"], reservation_id)
         if found is not None:
             ctx.store.set_reservation_status(found["id"], "Used", ctx.now, transaction_id=transaction_id)
-            ctx.effects.append(Cancel(reservation_timer(ctx.station_id, found["id"])))
+            ctx.effects.append(CancelTimer(reservation_timer(ctx.station_id, found["id"])))
     waiting = ctx.scratch.get("remote_start_profiles", [])
     for item in list(waiting):
         same_connector = item["connectorId"] in (None, request["connectorId"])
@@ -292,8 +279,8 @@ def _save(ctx: Context, installed: list[smart_charging.Installed]) -> None:
 def _install(ctx: Context, connector_id: int, profile: Payload) -> None:
     _save(ctx, smart_charging.install(_installed(ctx), connector_id, profile))
     if profile.get("validTo"):
-        ctx.effects.append(Schedule(profile_timer(ctx.station_id, connector_id, profile["chargingProfileId"]),
-                                    PROFILE_EXPIRY, profile["validTo"], {}))
+        ctx.effects.append(ScheduleTimer(profile_timer(ctx.station_id, connector_id, profile["chargingProfileId"]),
+                                         ctx.station_id, PROFILE_EXPIRY, profile["validTo"]))
 
 
 def _split_expired(ctx: Context) -> tuple[list[smart_charging.Installed], list[smart_charging.Installed]]:

@@ -23,7 +23,7 @@ import socket
 import sys
 from typing import Any
 
-from actors import commands, ocppj
+from actors import commands
 from actors.errors import CommandError, OcppCallError
 from actors.messages import (
     AdminCommand,
@@ -159,10 +159,3 @@ _QUIET_LOGS = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["null"], "level": "CRITICAL"},
 }
-
-
-def validate_request(action: str, payload: dict[str, Any]) -> None:
-    """Validate a CSMS->CP request against the 1.6 schema (OcppCallError when invalid)."""
-    if action not in ocppj.CSMS_ACTIONS:
-        raise CommandError(f"{action!r} is not an OCPP 1.6 action the central system sends", USAGE)
-    ocppj.validate(action, payload)

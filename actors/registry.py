@@ -155,7 +155,7 @@ class RegistryActor(Actor):
         now = datetime.now(timezone.utc)
         try:
             result = admin.run_admin(self.store, message.command, dict(message.args), now)
-        except (CommandError, admin.AdminError) as error:
+        except CommandError as error:  # admin.AdminError included
             return AdminReply(error=error.message, exit_code=error.exit_code)
         if message.command == "status":
             uptime = (now - parse_time(self.started_at)).total_seconds()

@@ -35,9 +35,7 @@ from actors.connection import Connection, ConnectionClosed
 from actors.errors import CommandError, OcppCallError
 from actors.messages import (
     CallReply,
-    CancelTimer,
     GetStationState,
-    ScheduleTimer,
     SendCall,
     StartStation,
     StationStarted,
@@ -308,14 +306,10 @@ class StationActor(Actor):
         self._apply(ctx)
 
     def _apply(self, ctx: core.Context) -> None:
-        """Carry out a handler's effects on timers."""
-        for effect in ctx.effects:
-            if self.scheduler is None:
-                break
-            if isinstance(effect, bookkeeping.Schedule):
-                self.send(self.scheduler, ScheduleTimer(effect.key, self.station_id, effect.kind, effect.due, effect.data))
-            elif isinstance(effect, bookkeeping.Cancel):
-                self.send(self.scheduler, CancelTimer(effect.key))
+        """Send a handler's timer effects (ScheduleTimer / CancelTimer) to the scheduler."""
+        if self.scheduler is not None:
+            for effect in ctx.effects:
+                self.send(self.scheduler, effect)
         ctx.effects.clear()
 
     def _on_timer(self, timer: TimerFired) -> None:

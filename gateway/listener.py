@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -155,8 +156,6 @@ class Listener:
         return 0, ""
 
     def _store(self) -> Store:
-        import threading
-
         key = threading.get_ident()
         store = self._stores.get(key)
         if store is None:

@@ -7,7 +7,6 @@ across processes or threads; several processes may open the same file.
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -79,15 +78,7 @@ class Store(
         return found
 
 
-def _enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
-    """Switch to WAL. The switch needs an exclusive lock and SQLite does not call
-    the busy handler for it, so several processes opening a fresh file at once
-    can see "database is locked": retry for up to ~5 s."""
-    for attempt in range(attempts):
-        try:
-            _retry(lambda: conn.execute("PRAGMA journal_mode=WAL"))
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05)
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. The switch needs an exclusive lock, so several processes
+    opening a fresh file at once can see "database is locked": waited out by _retry."""
+    _retry(lambda: conn.execute("PRAGMA journal_mode=WAL"))

@@ -13,7 +13,6 @@ unique name of at most 20 characters (IdToken is a CiString20).
 
 from __future__ import annotations
 
-import itertools
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -25,12 +24,12 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from tests.support.chargepoint import ChargePoint
-from tests.support.system import CentralSystem, CtlResult
+from tests.support.octt import answered, charging, new_tag
+from tests.support.system import CentralSystem
 
 pytestmark = pytest.mark.e2e
 
 CONNECTORS = 2
-_tag_numbers = itertools.count(1)
 
 CONFIGURATION: list[dict[str, Any]] = [
     {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
@@ -73,14 +72,6 @@ def cp_handlers() -> dict[str, Any]:
 # -- helpers -----------------------------------------------------------------------
 
 
-def new_tag(csms: CentralSystem, status: str = "Accepted", *, expiry: str | None = None) -> str:
-    """Provision a fresh idTag (unique, at most 20 characters) with ``status``."""
-    tag = f"T{next(_tag_numbers)}-{uuid.uuid4().hex[:10]}"
-    assert len(tag) <= 20
-    args = ["tag", "add", tag, "--status", status] + (["--expiry", expiry] if expiry else [])
-    added = csms.ctl_ok(*args)
-    assert added["status"] == status
-    return tag
 
 
 def unknown_tag() -> str:
@@ -97,22 +88,8 @@ def same_instant(a: str, b: str) -> bool:
     return datetime.fromisoformat(a) == datetime.fromisoformat(b)
 
 
-def charging(cp: ChargePoint, tag: str, connector: int = 1, meter_start: int = 1000) -> int:
-    """Reusable state Charging (after Authorized); returns the transactionId."""
-    assert cp.authorize(tag)["status"] == "Accepted"
-    cp.status(connector, "Preparing")
-    started = cp.start(connector, tag, meter_start)
-    assert started["idTagInfo"]["status"] == "Accepted"
-    assert isinstance(started["transactionId"], int) and started["transactionId"] > 0
-    cp.status(connector, "Charging")
-    return started["transactionId"]
 
 
-def answered(result: CtlResult, station: str, action: str, request: dict, response: dict) -> None:
-    """The control script reports a CALLRESULT: exit 0 and the documented JSON shape."""
-    assert result.code == 0, f"ctl exited {result.code}: {result.stdout} {result.stderr}"
-    assert result.json == {"station": station, "action": action, "request": request,
-                           "response": response}
 
 
 def connectors(csms: CentralSystem, station: str) -> dict[int, tuple[str, str]]:

@@ -15,8 +15,6 @@ is shared by the module, so the local-list tests compare Differential updates
 
 from __future__ import annotations
 
-import itertools
-import queue
 import time
 import uuid
 from collections.abc import Callable
@@ -28,14 +26,14 @@ import pytest
 
 from storage import Store
 from tests.support.chargepoint import ChargePoint, now_iso
-from tests.support.system import CentralSystem, CtlResult, wait_for
+from tests.support.octt import answered, new_tag, nothing_received
+from tests.support.system import CentralSystem, wait_for
 
 pytestmark = pytest.mark.e2e
 
 CONNECTORS = 2
 FIRMWARE_URL = "https://firmware.example.com/cp-2.0.0.bin"
 DIAGNOSTICS_URL = "ftp://diagnostics.example.com/upload/"
-_tag_numbers = itertools.count(1)
 
 
 # -- the simulated charge point -------------------------------------------------------
@@ -93,29 +91,10 @@ def cp_handlers() -> dict[str, Any]:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def new_tag(csms: CentralSystem, status: str = "Accepted", *, parent: str | None = None) -> str:
-    """Provision a fresh idTag (unique, at most 20 characters)."""
-    tag = f"P{next(_tag_numbers)}-{uuid.uuid4().hex[:10]}"
-    assert len(tag) <= 20
-    csms.ctl_ok("tag", "add", tag, "--status", status, *(["--parent", parent] if parent else []))
-    return tag
 
 
-def answered(result: CtlResult, station: str, action: str) -> tuple[dict, dict]:
-    """The control script reports a CALLRESULT: exit 0 and the documented JSON shape."""
-    assert result.code == 0, f"ctl exited {result.code}: {result.stdout} {result.stderr}"
-    report = result.json
-    assert set(report) == {"station", "action", "request", "response"}, report
-    assert (report["station"], report["action"]) == (station, action)
-    return report["request"], report["response"]
 
 
-def nothing_received(cp: ChargePoint, wait: float = 0.5) -> bool:
-    try:
-        action, payload = cp.received.get(timeout=wait)
-    except queue.Empty:
-        return True
-    raise AssertionError(f"the charge point received {action} {payload}")
 
 
 def shown(csms: CentralSystem, station: str) -> dict:

@@ -8,11 +8,10 @@ A refused command exits 2 with a clear reason and nothing reaches the charge poi
 
 from __future__ import annotations
 
-import queue
-
 import pytest
 
 from tests.support.chargepoint import ChargePoint
+from tests.support.octt import nothing_received
 
 ANSWERS = {
     "RemoteStartTransaction": lambda p: {"status": "Accepted"},
@@ -22,12 +21,6 @@ ANSWERS = {
 }
 
 
-def _nothing_received(cp: ChargePoint) -> bool:
-    try:
-        cp.received.get(timeout=0.3)
-    except queue.Empty:
-        return True
-    return False
 
 
 def test_remote_start_is_refused_while_the_charge_point_is_pending(csms, station_id):
@@ -38,7 +31,7 @@ def test_remote_start_is_refused_while_the_charge_point_is_pending(csms, station
         assert refused.code == 2
         assert refused.json["error"]["code"] == "Refused"
         assert "Pending" in refused.json["error"]["description"]
-        assert _nothing_received(cp)
+        assert nothing_received(cp)
         # Other requests are allowed while Pending (e.g. to configure the charge point).
         assert csms.ctl("get-config", station_id).code == 0
         assert cp.wait_call("GetConfiguration") == {}
@@ -51,7 +44,7 @@ def test_nothing_is_sent_to_a_charge_point_that_was_rejected(csms, station_id):
         refused = csms.ctl("reset", station_id, "--type", "Soft")
         assert refused.code == 2
         assert "Rejected" in refused.json["error"]["description"]
-        assert _nothing_received(cp)
+        assert nothing_received(cp)
 
 
 @pytest.mark.parametrize("registration, allowed", [("accepted", False), ("pending", True)])
@@ -66,4 +59,4 @@ def test_trigger_boot_notification_is_only_sent_before_the_charge_point_is_accep
         else:
             assert result.code == 2
             assert "errata 3.40" in result.json["error"]["description"]
-            assert _nothing_received(cp)
+            assert nothing_received(cp)

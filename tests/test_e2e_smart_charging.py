@@ -16,24 +16,21 @@ queue right after the command means nothing went out).
 
 from __future__ import annotations
 
-import itertools
 import json
-import queue
-import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from tests.support.chargepoint import CallErrorReply, ChargePoint
-from tests.support.system import CentralSystem, CtlResult, wait_for
+from tests.support.octt import answered, charging, new_tag, nothing_received
+from tests.support.system import CentralSystem, wait_for
 
 pytestmark = pytest.mark.e2e
 
 CONNECTORS = 2
 CONNECTOR = 1  # <Configured ConnectorId>
 STACK_LEVEL = 1  # <Configured Stack Level>
-_tag_numbers = itertools.count(1)
 
 # GetCompositeSchedule.conf the simulated charge point returns (hard-coded, as the tool does);
 # errata 3.57: scheduleStart is used and chargingSchedule.startSchedule is omitted.
@@ -99,27 +96,10 @@ def profile(profile_id: int, purpose: str = "TxDefaultProfile", *, kind: str = "
     return body
 
 
-def new_tag(csms: CentralSystem) -> str:
-    tag = f"S{next(_tag_numbers)}-{uuid.uuid4().hex[:10]}"
-    assert csms.ctl_ok("tag", "add", tag, "--status", "Accepted")["status"] == "Accepted"
-    return tag
 
 
-def charging(cp: ChargePoint, tag: str, connector: int = CONNECTOR) -> int:
-    """Reusable state Charging (Authorized first); returns the transactionId the CSMS generated."""
-    assert cp.authorize(tag)["status"] == "Accepted"
-    cp.status(connector, "Preparing")
-    started = cp.start(connector, tag, meter_start=0)
-    assert started["idTagInfo"]["status"] == "Accepted"
-    assert isinstance(started["transactionId"], int) and started["transactionId"] > 0
-    cp.status(connector, "Charging")
-    return started["transactionId"]
 
 
-def answered(result: CtlResult, station: str, action: str, request: dict, response: dict) -> None:
-    """The control script reports a CALLRESULT: exit 0 and the documented JSON shape."""
-    assert result.code == 0, f"ctl exited {result.code}: {result.stdout} {result.stderr}"
-    assert result.json == {"station": station, "action": action, "request": request, "response": response}
 
 
 def set_profile(csms: CentralSystem, cp: ChargePoint, connector: int, body: dict[str, Any],
@@ -146,10 +126,6 @@ def ids(csms: CentralSystem, station: str) -> dict[int, list[int]]:
     return {c: sorted(p["chargingProfileId"] for p in ps) for c, ps in installed(csms, station).items()}
 
 
-def nothing_sent(cp: ChargePoint) -> None:
-    with pytest.raises(queue.Empty):
-        got = cp.received.get(timeout=0.2)
-        pytest.fail(f"the charge point received {got}")
 
 
 def refused(csms: CentralSystem, cp: ChargePoint, connector: int, body: dict[str, Any], rule: str) -> None:
@@ -158,7 +134,7 @@ def refused(csms: CentralSystem, cp: ChargePoint, connector: int, body: dict[str
     result = csms.ctl("set-profile", cp.station_id, "--connector", str(connector), "--profile", json.dumps(body))
     assert result.code == 2, f"ctl exited {result.code}: {result.stdout} {result.stderr}"
     assert rule in result.json["error"]["description"], result.json
-    nothing_sent(cp)
+    nothing_received(cp)
     assert installed(csms, cp.station_id) == before
 
 
@@ -254,7 +230,7 @@ def test_remote_start_profile_that_is_not_a_tx_profile_is_refused_before_sending
     result = csms.ctl("remote-start", cp.station_id, "--id-tag", new_tag(csms), "--connector", str(CONNECTOR),
                       "--profile", json.dumps(body))
     assert result.code == 2 and "remote-start-purpose" in result.json["error"]["description"], result.stdout
-    nothing_sent(cp)
+    nothing_received(cp)
 
 
 # -- TC_066: GetCompositeSchedule ------------------------------------------------------------
@@ -275,7 +251,7 @@ def test_local_composite_schedule_is_computed_from_installed_profiles_without_as
 
     local = csms.ctl_ok("composite-schedule", cp.station_id, "--connector", str(CONNECTOR), "--duration", "600",
                         "--unit", "A", "--local")
-    nothing_sent(cp)
+    nothing_received(cp)
     assert (local["station"], local["connectorId"]) == (cp.station_id, CONNECTOR)
     schedule = local["chargingSchedule"]
     assert (schedule["duration"], schedule["chargingRateUnit"]) == (600, "A")
@@ -390,7 +366,7 @@ def test_limit_with_two_decimals_is_refused_with_exit_2_and_not_sent(csms: Centr
     # refused by the schema check (multipleOf 0.1) or by the rule limit-decimals
     description = result.json["error"]["description"]
     assert "limit-decimals" in description or "multiple of 0.1" in description, description
-    nothing_sent(cp)
+    nothing_received(cp)
     assert installed(csms, cp.station_id) == {}
 
 
