@@ -18,10 +18,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from actors import smart_charging
 from actors.errors import CommandError
+from actors.profile_view import StationProfiles
 from storage import ID_TAG_MAX, REGISTRATIONS, TAG_STATUSES, Store, iso, parse_time
-from storage.base import Row
 
 Args = dict[str, Any]
 Result = dict[str, Any] | list[Any]
@@ -213,33 +212,21 @@ def _known_station(store: Store, args: Args) -> str:
     return station_id
 
 
-def _installed(store: Store, station_id: str) -> list[smart_charging.Installed]:
-    return [smart_charging.Installed(r["connector_id"], r["profile"]) for r in store.installed_profiles(station_id)]
-
-
-def _active_transactions(store: Store, station_id: str) -> dict[int, Row]:
-    return {tx["connector_id"]: tx for tx in store.list_transactions(station_id=station_id, active=True)}
-
-
 def profile_list(store: Store, args: Args, now: datetime) -> Result:
     """Each connector's stack as the central system believes it, and the limit in force now."""
     station_id = _known_station(store, args)
-    installed = _installed(store, station_id)
-    active = _active_transactions(store, station_id)
+    view = StationProfiles.load(store, station_id)
     station = store.get_station(station_id) or {}
-    connectors = sorted({i.connector_id for i in installed} | set(range(0, (station.get("connectors") or 0) + 1)) | set(active))
-    result = []
-    for connector_id in connectors:
-        tx = active.get(connector_id)
-        start = parse_time(tx["start_timestamp"]) if tx and tx.get("start_timestamp") else None
-        result.append({
+    connectors = {i.connector_id for i in view.installed} | set(view.active)
+    connectors |= set(range(0, (station.get("connectors") or 0) + 1))
+    return [
+        {
             "connector_id": connector_id,
-            "profiles": [i.profile for i in installed if i.connector_id == connector_id],
-            "limit_now_a": smart_charging.limit_at(
-                installed, connector_id, now, unit="A", transaction_start=start, transaction_id=tx["id"] if tx else None,
-            ),
-        })
-    return result
+            "profiles": [i.profile for i in view.installed if i.connector_id == connector_id],
+            "limit_now_a": view.limit_now(connector_id, now),
+        }
+        for connector_id in sorted(connectors)
+    ]
 
 
 def profile_composite(store: Store, args: Args, now: datetime) -> Result:
@@ -248,11 +235,8 @@ def profile_composite(store: Store, args: Args, now: datetime) -> Result:
     connector_id = _int(args, "connector", minimum=0)
     duration = _int(args, "duration", minimum=1)
     assert connector_id is not None and duration is not None
-    tx = _active_transactions(store, station_id).get(connector_id)
-    start = parse_time(tx["start_timestamp"]) if tx and tx.get("start_timestamp") else None
-    schedule = smart_charging.composite_schedule(
-        _installed(store, station_id), connector_id, start=now, duration=duration,
-        unit=_text(args, "unit", required=False), transaction_start=start, transaction_id=tx["id"] if tx else None,
+    schedule = StationProfiles.load(store, station_id).composite(
+        connector_id, start=now, duration=duration, unit=_text(args, "unit", required=False)
     )
     return {"station": station_id, "connectorId": connector_id, "scheduleStart": iso(now), "chargingSchedule": schedule}
 

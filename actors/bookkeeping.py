@@ -24,6 +24,7 @@ from actors import local_list, reservations, smart_charging
 from actors.core import Context
 from actors.errors import CommandError
 from actors.messages import CancelTimer, ScheduleTimer
+from actors.profile_view import installed_profiles
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ def on_transaction_stopped(ctx: Context, transaction_id: int) -> None:
 
 
 def _installed(ctx: Context) -> list[smart_charging.Installed]:
-    return [smart_charging.Installed(r["connector_id"], r["profile"]) for r in ctx.store.installed_profiles(ctx.station_id)]
+    return installed_profiles(ctx.store, ctx.station_id)
 
 
 def _save(ctx: Context, installed: list[smart_charging.Installed]) -> None:

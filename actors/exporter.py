@@ -107,19 +107,14 @@ def current_limits(store: Any) -> list[dict[str, object]]:
     """The limit in force now on every connector that has charging profiles."""
     from datetime import datetime, timezone
 
-    from actors import smart_charging
-    from storage import parse_time
+    from actors.profile_view import StationProfiles
 
     now = datetime.now(timezone.utc)
     found: list[dict[str, object]] = []
     for station_id in store.stations_with_profiles():
-        installed = [smart_charging.Installed(r["connector_id"], r["profile"]) for r in store.installed_profiles(station_id)]
-        active = {tx["connector_id"]: tx for tx in store.list_transactions(station_id=station_id, active=True)}
-        for connector_id in sorted({i.connector_id for i in installed}):
-            tx = active.get(connector_id)
-            start = parse_time(tx["start_timestamp"]) if tx and tx.get("start_timestamp") else None
-            limit = smart_charging.limit_at(installed, connector_id, now, unit="A", transaction_start=start,
-                                            transaction_id=tx["id"] if tx else None)
+        view = StationProfiles.load(store, station_id)
+        for connector_id in sorted({i.connector_id for i in view.installed}):
+            limit = view.limit_now(connector_id, now)
             if limit is not None:
                 found.append({"station": station_id, "connector": connector_id, "limit_a": limit})
     return found
