@@ -29,7 +29,7 @@ from thespian.actors import (
 )
 
 import metrics
-from actors import bookkeeping, core, ocppj, stackroom
+from actors import bookkeeping, core, ocppj
 from actors.calls import CallQueue, OutgoingCall
 from actors.connection import Connection, ConnectionClosed
 from actors.errors import CommandError, OcppCallError
@@ -77,10 +77,8 @@ class StationActor(Actor):
     # -- actor plumbing -------------------------------------------------------
 
     def receiveMessage(self, message: Any, sender: Any) -> Any:
-        # Handle the message with room on the frame data stack (see actors.stackroom).
-        return stackroom.call(self._receive, message, sender)
-
-    def _receive(self, message: Any, sender: Any) -> Any:
+        # This process was forked inside stackroom.fork_room (the supervisor's
+        # _spawn): its whole call stack has room in one data-stack chunk.
         try:
             if isinstance(message, WatchMessage):
                 self._on_watch(message.ready)

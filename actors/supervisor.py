@@ -27,6 +27,7 @@ from typing import Any
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
+from actors import stackroom
 from actors.messages import (
     EnsureStation,
     LookupStation,
@@ -144,7 +145,9 @@ class StationSupervisorActor(Actor):
 
     def _spawn(self, station_id: str, crashes: int = 0) -> _Entry:
         assert self.settings is not None
-        address = self.createActor(StationActor)
+        # Thespian forks the station's process inside createActor: give it room
+        # on the frame data stack for life (actors.stackroom).
+        address = stackroom.fork_room(self.createActor, StationActor)
         entry = _Entry(address, crashes=crashes)
         self.stations[station_id] = entry
         self.send(address, StartStation(self.settings, station_id, socket_name(self.settings.admin_port, station_id), self.scheduler))
