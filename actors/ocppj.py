@@ -33,6 +33,7 @@ from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from actors.errors import OcppCallError
+from actors.schemacheck import Check, compile_schema
 from storage.timefmt import parse_time
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
@@ -189,8 +190,12 @@ def validate(schema_name: str, payload: dict[str, Any], *, message_id: str = UNK
     """Validate ``payload`` against the OCPP 1.6 schema ``schema_name`` (e.g. ``ResetResponse``).
 
     Raises OcppCallError with the matching 1.6 code and the first problem found.
+    A payload the compiled check (``actors.schemacheck``) accepts is valid;
+    jsonschema runs only for the others, to find and describe the problem.
     """
     validator = _validator(schema_name)
+    if schema_name not in _DECIMAL_SCHEMAS and _quick_check(schema_name)(payload):
+        return
     try:
         if schema_name in _DECIMAL_SCHEMAS:
             payload = json.loads(json.dumps(payload), parse_float=Decimal, parse_constant=_reject_constant)
@@ -228,6 +233,11 @@ def _validator(schema_name: str) -> Draft4Validator:
         raise _error(UNKNOWN_ID, "NotImplemented", f"no OCPP 1.6 schema {schema_name!r}") from None
     parse_float = Decimal if schema_name in _DECIMAL_SCHEMAS else float
     return Draft4Validator(json.loads(text, parse_float=parse_float), format_checker=_FORMATS)
+
+
+@lru_cache(maxsize=None)
+def _quick_check(schema_name: str) -> Check:
+    return compile_schema(_validator(schema_name).schema, formats=_FORMATS)
 
 
 def _error(message_id: str, code: str, description: str) -> OcppCallError:
