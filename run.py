@@ -92,6 +92,7 @@ def serve_parser() -> argparse.ArgumentParser:
     option("log-level", str, "DEBUG, INFO, WARNING or ERROR", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     option("ping-interval", float, "seconds between WebSocket pings; 0 disables")
     option("max-frame-size", int, "largest accepted WebSocket message in bytes")
+    option("max-call-rate", int, "CALLs per second a connection may send before it is closed 1008; 0 disables")
     option("concurrent-tx", bool, "answer StartTransaction ConcurrentTx when the tag is already charging")
     option("boot-retry-interval", int, "interval returned with Pending/Rejected BootNotification.conf")
     option("per-station-labels", bool, "label the charging-limit gauge with station and connector (cardinality!)")

@@ -27,6 +27,9 @@ class Settings:
     ping_interval: float = 60.0
     # Largest accepted WebSocket message, in bytes (close code 1009 above it).
     max_frame_size: int = 65536
+    # CALLs per second one connection may send before it is closed 1008 (flood);
+    # far above any real charge point. 0 disables the limit.
+    max_call_rate: int = 1000
     # Policy: answer StartTransaction ConcurrentTx when the tag already has a
     # transaction running anywhere. Off by default (see README).
     concurrent_tx: bool = False

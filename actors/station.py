@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 HANDOFF_TIMEOUT = 2.0
 SEEN_IDS = 1000  # message ids remembered per connection (J §4.1.4 uniqueness)
-MAX_CALLS_PER_SECOND = 1000  # above this a connection is closed 1008 (flood)
 STATION_NICENESS = 19
 PING_TICK = "ping"
 CALL_TIMEOUT = "call-timeout"
@@ -326,12 +325,16 @@ class StationActor(Actor):
             self.seen_ids.popitem(last=False)
 
     def _check_rate(self, conn: Connection) -> None:
+        assert self.settings is not None
+        limit = self.settings.max_call_rate
+        if limit <= 0:
+            return
         now = time.monotonic()
         if now - self.window_start >= 1.0:
             self.window_start, self.window_calls = now, 0
         self.window_calls += 1
-        if self.window_calls > MAX_CALLS_PER_SECOND:
-            log.warning("station %s: more than %d CALLs per second: closing", self.station_id, MAX_CALLS_PER_SECOND)
+        if self.window_calls > limit:
+            log.warning("station %s: more than %d CALLs per second: closing", self.station_id, limit)
             conn.close(1008, "message rate exceeded")
             raise ConnectionClosed("message rate exceeded")
 

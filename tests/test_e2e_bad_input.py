@@ -250,6 +250,43 @@ def test_a_flood_of_heartbeats_is_answered_in_full_and_the_station_keeps_serving
     assert (shown["active"], shown["meter_stop"], shown["energy_wh"]) == (False, 2500, 1500)
 
 
+# -- call rate ---------------------------------------------------------------------------
+
+CALL_RATE = 50
+
+
+@pytest.fixture(scope="module")
+def rate_limited_csms(tmp_path_factory) -> Iterator[CentralSystem]:
+    system = CentralSystem(
+        tmp_path_factory.mktemp("csms-call-rate"),
+        extra_args=["--max-call-rate", str(CALL_RATE)],
+    ).start()
+    try:
+        system.ctl_ok("tag", "add", TAG)
+        yield system
+    finally:
+        system.stop()
+
+
+def test_a_connection_sending_more_calls_per_second_than_the_limit_is_closed_with_1008(
+    rate_limited_csms: CentralSystem, station_id: str
+) -> None:
+    state = start_charging(rate_limited_csms, station_id)
+    try:
+        for n in range(3 * CALL_RATE):
+            state.cp.send_raw(json.dumps([2, f"burst-{n}", "Heartbeat", {}]))
+        assert state.cp.closed.wait(10), "the central system kept the flooding connection open"
+        assert state.cp.ws is not None
+        assert state.cp.ws.close_code == 1008  # RFC 6455 §7.4.1: policy violation
+        # Only the CALLs within the limit were answered (start_charging's own count toward it).
+        assert "burst-0" in state.cp.answers and f"burst-{CALL_RATE}" not in state.cp.answers
+    finally:
+        state.cp.close()
+    with ChargePoint(rate_limited_csms.url, station_id) as again:
+        assert "currentTime" in again.call("Heartbeat")
+    assert_transaction_intact(rate_limited_csms, state.transaction_id)
+
+
 # -- frame size ------------------------------------------------------------------------
 
 MAX_FRAME = 4096
