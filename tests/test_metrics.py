@@ -429,3 +429,12 @@ def test_without_per_station_labels_only_the_count_is_exposed() -> None:
     registry.register(StateCollector(lambda: {"charging_limited_connectors": 1}))
     assert registry.get_sample_value("csms_charging_limited_connectors") == 1
     assert registry.get_sample_value("csms_charging_limit_amperes", {"station": "CP1", "connector": "1"}) is None
+
+
+def test_the_catalogue_labels_every_action_and_error_code_the_station_can_report():
+    # metrics imports nothing back from actors, so its label lists are copies: keep them in step.
+    from actors import errors, ocppj
+    from metrics.catalogue import ACTIONS, ERROR_CODES
+
+    assert ocppj.CP_ACTIONS | ocppj.CSMS_ACTIONS == ACTIONS
+    assert errors.CODES <= ERROR_CODES
