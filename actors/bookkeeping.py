@@ -192,9 +192,10 @@ def _clear_profile_result(ctx: Context, request: Payload, response: Payload, opt
 def _remote_start_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
     if response["status"] == "Accepted" and "chargingProfile" in request:
         # The TxProfile applies to the transaction this remote start creates (errata 3.41):
-        # installed once StartTransaction tells its transactionId.
-        ctx.scratch.setdefault("remote_start_profiles", []).append(
-            {"connectorId": request.get("connectorId"), "idTag": request["idTag"], "profile": request["chargingProfile"]}
+        # installed once StartTransaction tells its transactionId. Kept in storage, so
+        # that a restart of the station actor in between does not lose it.
+        ctx.store.add_remote_start_profile(
+            ctx.station_id, request.get("connectorId"), request["idTag"], request["chargingProfile"], ctx.now
         )
 
 
@@ -250,13 +251,9 @@ def on_transaction_started(ctx: Context, request: Payload, transaction_id: int) 
         if found is not None:
             ctx.store.set_reservation_status(found["id"], "Used", ctx.now, transaction_id=transaction_id)
             ctx.effects.append(CancelTimer(reservation_timer(ctx.station_id, found["id"])))
-    waiting = ctx.scratch.get("remote_start_profiles", [])
-    for item in list(waiting):
-        same_connector = item["connectorId"] in (None, request["connectorId"])
-        if same_connector and item["idTag"].lower() == request["idTag"].lower():
-            waiting.remove(item)
-            _install(ctx, request["connectorId"], {**item["profile"], "transactionId": transaction_id})
-            break
+    profile = ctx.store.take_remote_start_profile(ctx.station_id, request["connectorId"], request["idTag"])
+    if profile is not None:
+        _install(ctx, request["connectorId"], {**profile, "transactionId": transaction_id})
 
 
 def on_transaction_stopped(ctx: Context, transaction_id: int) -> None:

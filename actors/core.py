@@ -36,8 +36,8 @@ class Context:
 
     ``effects`` collects what a handler wants done beyond its reply (timers to
     schedule or cancel, see ``actors.bookkeeping``); the station actor carries
-    them out. ``scratch`` is the station actor's own memory across calls (for
-    example the profile of a RemoteStartTransaction waiting for its transaction).
+    them out. Whatever must outlive one call is in ``store``: a station actor
+    can be restarted between any two messages.
     """
 
     store: Store
@@ -45,7 +45,6 @@ class Context:
     settings: Settings
     now: datetime
     effects: list[Any] = field(default_factory=list)
-    scratch: dict[str, Any] = field(default_factory=dict)
 
 
 # -- pure decisions -----------------------------------------------------------

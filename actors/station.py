@@ -67,7 +67,6 @@ class StationActor(Actor):
         self.ever_accepted = False
         self.boot_status: str | None = None
         self.scheduler: Any = None
-        self.scratch: dict[str, Any] = {}
         self.calls = CallQueue()
         self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.window_start = 0.0
@@ -289,7 +288,7 @@ class StationActor(Actor):
 
     def _context(self) -> core.Context:
         assert self.store is not None and self.settings is not None
-        return core.Context(store=self.store, station_id=self.station_id, settings=self.settings, now=_now(), scratch=self.scratch)
+        return core.Context(store=self.store, station_id=self.station_id, settings=self.settings, now=_now())
 
     def _after_inbound(self, ctx: core.Context, call: ocppj.Call, reply: dict[str, Any]) -> None:
         """Bookkeeping of other profiles that a Core message triggers (reservations, profiles)."""

@@ -5,6 +5,10 @@ SetChargingProfile (or started the transaction of a RemoteStartTransaction
 that carried a profile); ClearChargingProfile, a stopped transaction and
 validTo remove rows. The stack survives restarts of the central system and of
 the charge point (errata 3.37).
+
+The TxProfile of an accepted RemoteStartTransaction waits in
+``remote_start_profiles`` until the StartTransaction that gives it its
+transactionId arrives, so a restart of the station actor in between keeps it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.base import Row, StoreBase
+from storage.tags import tag_key
 from storage.timefmt import iso
 
 
@@ -52,3 +57,27 @@ class ProfilesMixin(StoreBase):
                     for (c, _), p in kept.items()
                 ],
             )
+
+    def add_remote_start_profile(
+        self, station_id: str, connector_id: int | None, id_tag: str, profile: dict[str, Any], now: datetime
+    ) -> None:
+        """Keep the TxProfile of an accepted RemoteStartTransaction until its transaction starts."""
+        self.conn.execute(
+            "INSERT INTO remote_start_profiles (station_id, connector_id, id_key, profile, accepted_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [station_id, connector_id, tag_key(id_tag), json.dumps(profile), iso(now)],
+        )
+
+    def take_remote_start_profile(self, station_id: str, connector_id: int, id_tag: str) -> dict[str, Any] | None:
+        """The oldest waiting TxProfile for this start (same idTag, that connector or any), removed; or None."""
+        with self.write() as conn:
+            found = conn.execute(
+                "SELECT id, profile FROM remote_start_profiles WHERE station_id = ? AND id_key = ? "
+                "AND (connector_id IS NULL OR connector_id = ?) ORDER BY id LIMIT 1",
+                [station_id, tag_key(id_tag), connector_id],
+            ).fetchone()
+            if found is None:
+                return None
+            conn.execute("DELETE FROM remote_start_profiles WHERE id = ?", [found[0]])
+        profile: dict[str, Any] = json.loads(found[1])
+        return profile

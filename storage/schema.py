@@ -237,6 +237,21 @@ def m007_charging_profiles(db: Database) -> None:
     )
 
 
+def m008_remote_start_profiles(db: Database) -> None:
+    """TxProfiles of accepted RemoteStartTransactions, until their StartTransaction arrives."""
+    db.execute(
+        """CREATE TABLE remote_start_profiles (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            station_id TEXT NOT NULL,
+            connector_id INTEGER,
+            id_key TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            accepted_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX remote_start_profiles_station ON remote_start_profiles (station_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -245,6 +260,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m005_local_lists,
     m006_station_events,
     m007_charging_profiles,
+    m008_remote_start_profiles,
 )
 
 

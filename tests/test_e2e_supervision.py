@@ -17,6 +17,7 @@ that holds the server end of the charge point's TCP connection (/proc).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -153,6 +154,34 @@ def test_a_killed_station_actor_is_restarted_and_its_transaction_goes_on(
     )
     assert [v["sampled_value"][0]["value"] for v in shown["meter_values"]] == ["10400", "10900"]
     assert tx not in active_ids(system)
+
+
+def test_a_remote_start_profile_survives_a_restart_of_the_station_actor_before_the_transaction(
+    system: CentralSystem, station_id: str
+) -> None:
+    system.ctl_ok("tag", "add", TAG)
+    profile = {
+        "chargingProfileId": 77, "stackLevel": 1, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 12.0}]},
+    }
+    cp = ChargePoint(system.url, station_id, handlers={"RemoteStartTransaction": lambda payload: {"status": "Accepted"}}).connect()
+    cp.booted()
+    result = system.ctl("remote-start", station_id, "--id-tag", TAG, "--connector", "1", "--profile", json.dumps(profile))
+    assert result.code == 0 and result.json["response"] == {"status": "Accepted"}, result.stdout
+    victim = station_actor_pid(system, cp)
+
+    os.kill(victim, signal.SIGKILL)  # after the Accepted, before the StartTransaction
+
+    assert cp.closed.wait(10), "the charge point's connection stayed open after its actor died"
+    cp.close()
+    again = reconnect(system, station_id)
+    try:
+        tx = again.start(1, TAG, meter_start=0)["transactionId"]
+        listed = {c["connector_id"]: c for c in system.ctl_ok("profile", "list", station_id)}
+        assert listed[1]["profiles"] == [{**profile, "transactionId": tx}]
+        assert listed[1]["limit_now_a"] == 12.0
+    finally:
+        again.close()
 
 
 # -- (b) restart of the whole central system -----------------------------------------------
