@@ -255,17 +255,19 @@ def test_a_flood_of_heartbeats_is_answered_in_full_and_the_station_keeps_serving
 CALL_RATE = 50
 
 
-@pytest.fixture(scope="module")
-def rate_limited_csms(tmp_path_factory) -> Iterator[CentralSystem]:
-    system = CentralSystem(
-        tmp_path_factory.mktemp("csms-call-rate"),
-        extra_args=["--max-call-rate", str(CALL_RATE)],
-    ).start()
+def tagged_system_with(tmp_path_factory: pytest.TempPathFactory, name: str, *extra_args: str) -> Iterator[CentralSystem]:
+    """A central system of the module's own, started with ``extra_args``, that knows TAG."""
+    system = CentralSystem(tmp_path_factory.mktemp(name), extra_args=list(extra_args)).start()
     try:
         system.ctl_ok("tag", "add", TAG)
         yield system
     finally:
         system.stop()
+
+
+@pytest.fixture(scope="module")
+def rate_limited_csms(tmp_path_factory) -> Iterator[CentralSystem]:
+    yield from tagged_system_with(tmp_path_factory, "csms-call-rate", "--max-call-rate", str(CALL_RATE))
 
 
 def test_a_connection_sending_more_calls_per_second_than_the_limit_is_closed_with_1008(
@@ -294,15 +296,7 @@ MAX_FRAME = 4096
 
 @pytest.fixture(scope="module")
 def small_frames_csms(tmp_path_factory) -> Iterator[CentralSystem]:
-    system = CentralSystem(
-        tmp_path_factory.mktemp("csms-small-frames"),
-        extra_args=["--max-frame-size", str(MAX_FRAME)],
-    ).start()
-    try:
-        system.ctl_ok("tag", "add", TAG)
-        yield system
-    finally:
-        system.stop()
+    yield from tagged_system_with(tmp_path_factory, "csms-small-frames", "--max-frame-size", str(MAX_FRAME))
 
 
 def data_transfer(message_id: str, size: int) -> str:
