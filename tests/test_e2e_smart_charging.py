@@ -423,17 +423,23 @@ def test_profile_answered_with_a_callerror_exits_5_and_is_not_installed(csms: Ce
 # -- persistence and expiry ------------------------------------------------------------------
 
 
-def test_installed_profiles_survive_a_restart_of_the_central_system(tmp_path, station_id: str) -> None:
+def installed_then_stopped(tmp_path, station_id: str, body: dict[str, Any]) -> str:
+    """Install ``body`` on a central system of its own, stop that system; its database file."""
     first = CentralSystem(tmp_path).start()
-    body = profile(9)
     try:
         with ChargePoint(first.url, station_id, handlers=default_handlers(), connectors=CONNECTORS) as point:
             point.booted()
             set_profile(first, point, CONNECTOR, body)
     finally:
         first.stop()
+    return first.db
 
-    second = CentralSystem(tmp_path, db=first.db).start()
+
+def test_installed_profiles_survive_a_restart_of_the_central_system(tmp_path, station_id: str) -> None:
+    body = profile(9)
+    db = installed_then_stopped(tmp_path, station_id, body)
+
+    second = CentralSystem(tmp_path, db=db).start()
     try:
         assert installed(second, station_id) == {CONNECTOR: [body]}
     finally:
@@ -441,18 +447,12 @@ def test_installed_profiles_survive_a_restart_of_the_central_system(tmp_path, st
 
 
 def test_profile_that_expires_while_the_central_system_is_down_is_removed_after_restart(tmp_path, station_id: str) -> None:
-    first = CentralSystem(tmp_path).start()
     valid_to = datetime.now(timezone.utc) + timedelta(seconds=2)
     body = profile(9, validTo=valid_to.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
-    try:
-        with ChargePoint(first.url, station_id, handlers=default_handlers(), connectors=CONNECTORS) as point:
-            point.booted()
-            set_profile(first, point, CONNECTOR, body)
-    finally:
-        first.stop()
+    db = installed_then_stopped(tmp_path, station_id, body)
     wait_for(lambda: datetime.now(timezone.utc) > valid_to, timeout=5.0, message="validTo to pass")
 
-    second = CentralSystem(tmp_path, db=first.db).start()
+    second = CentralSystem(tmp_path, db=db).start()
     try:  # the charge point stays away: the stored timer alone must clean up
         wait_for(lambda: installed(second, station_id) == {}, timeout=10.0, interval=0.3,
                  message="the profile that expired during the downtime to leave the stack")
