@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.ports import free_ports
 from gateway.simulator import HOLD_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,20 +57,6 @@ class StartFailed(Exception):
 
 
 # --- processes and memory -------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports that were free a moment ago."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, deadline: float) -> None:
@@ -306,11 +293,11 @@ def measure(system: str, stations: int, opts: BenchOptions, workdir: Path) -> Me
     """Start ``system`` ("peer" or "ours"), load it, sample memory, stop it."""
     result = Measurement(system=system)
     if system == "peer":
-        port, = free_ports(1)
+        port, = free_ports(1, HOST)
         argv = [sys.executable, str(opts.peer), str(port)]
         marker = None
     else:
-        port, metrics_port, admin_port = free_ports(3)
+        port, metrics_port, admin_port = free_ports(3, HOST)
         argv = [sys.executable, str(REPO / "run.py"), "serve", "--host", HOST,
                 "--port", str(port), "--metrics-port", str(metrics_port),
                 "--admin-port", str(admin_port), "--db", str(workdir / f"bench-{stations}.db"),

@@ -7,7 +7,6 @@ points at an admin port nobody listens on.
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from actors import commands, control
 from actors.commands import CallRequest
 from actors.errors import CommandError, OcppCallError
 from actors.messages import AdminCommand
+from gateway.ports import free_port
 from storage import parse_time
 
 PROFILE = {
@@ -39,13 +39,6 @@ def call(*argv: str) -> tuple[str, dict[str, Any]]:
     assert isinstance(built, CallRequest)
     assert built.station == "CP1"
     return built.action, built.payload
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 # -- named OCPP commands ---------------------------------------------------------------

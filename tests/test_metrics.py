@@ -255,10 +255,7 @@ if MODE == "fake":
     # The hook is read when the exporter starts, in a process forked from this one.
     exporter.summary_source = fake_summary_source
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from gateway.ports import free_port
 
 def get(url):
     try:

@@ -25,17 +25,12 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
 from gateway import bench, simulator
+from gateway.ports import free_port
 from gateway.simulator import HOLD_MARKER, SimOptions, percentile
 from gateway.simulator_station import meter_payload, status_payload, utc_now
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "bench" / "peer_central_system.py"
 START_DEADLINE = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen | None = None) -> None:

@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
+PORT_ATTEMPTS = 3
 RUN = str(REPO / "run.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
@@ -85,9 +82,23 @@ class CentralSystem:
     log_path: Path | None = None
 
     def start(self, timeout: float = 30.0) -> "CentralSystem":
-        self.port = self.port or free_port()
-        self.metrics_port = self.metrics_port or free_port()
-        self.admin_port = self.admin_port or free_port()
+        picked = {"port": not self.port, "metrics_port": not self.metrics_port, "admin_port": not self.admin_port}
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            for name, was_picked in picked.items():
+                if was_picked:
+                    setattr(self, name, free_port())
+            try:
+                return self._start_once(timeout)
+            except AssertionError as exc:
+                # A port picked here can still be taken by someone else before run.py
+                # binds it; only then, and only for ports we picked, try other ones.
+                lost_race = "Errno 98" in str(exc) and any(picked.values())
+                if not lost_race or attempt == PORT_ATTEMPTS:
+                    raise
+                self.stop()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> "CentralSystem":
         self.db = self.db or str(self.tmp / "csms.db")
         self.log_path = self.tmp / f"csms-{self.admin_port}.log"
         with open(self.log_path, "ab") as log:
