@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.support.chargepoint import ChargePoint, now_iso
 from tests.support.system import CentralSystem, wait_for
@@ -275,8 +276,11 @@ def test_a_connection_sending_more_calls_per_second_than_the_limit_is_closed_wit
 ) -> None:
     state = start_charging(rate_limited_csms, station_id)
     try:
-        for n in range(3 * CALL_RATE):
-            state.cp.send_raw(json.dumps([2, f"burst-{n}", "Heartbeat", {}]))
+        try:
+            for n in range(3 * CALL_RATE):
+                state.cp.send_raw(json.dumps([2, f"burst-{n}", "Heartbeat", {}]))
+        except ConnectionClosed:
+            pass  # the central system may close it before the whole burst is out
         assert state.cp.closed.wait(10), "the central system kept the flooding connection open"
         assert state.cp.ws is not None
         assert state.cp.ws.close_code == 1008  # RFC 6455 §7.4.1: policy violation
