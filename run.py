@@ -149,7 +149,7 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
 
     from thespian.actors import ActorSystem
 
-    from actors import loopback
+    from actors import loopback, pollselect
     from actors.messages import (
         GatewayFailed,
         GatewayStarted,
@@ -163,6 +163,7 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
 
     Store(settings.db).close()  # create and migrate here; actors open it with migrate_schema=False
     loopback.install()
+    pollselect.install()
     system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -25,8 +25,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.chargepoint import CallErrorReceived, ChargePoint, now_iso
-from tests.support.procnet import connection_holders
-from tests.support.system import CentralSystem, instance_pids, wait_for
+from tests.support.system import CentralSystem, instance_pids, station_actor_pid, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -49,26 +48,6 @@ def system(tmp_path) -> Iterator[CentralSystem]:
         yield started
     finally:
         started.stop()
-
-
-def station_actor_pid(system: CentralSystem, cp: ChargePoint) -> int:
-    """The one process of the instance that holds the server end of ``cp``'s connection."""
-    assert cp.ws is not None
-    cp_port = cp.ws.socket.getsockname()[1]
-    holders = wait_for(
-        lambda: (
-            (
-                found := connection_holders(
-                    instance_pids(system.admin_port), local_port=system.port, remote_port=cp_port
-                )
-            )
-            and len(found) == 1
-            and found
-        ),
-        10,
-        message="exactly one process to hold the charge point's connection",
-    )
-    return holders[0]
 
 
 def served_without_boot(system: CentralSystem, station_id: str) -> ChargePoint | None:

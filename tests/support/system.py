@@ -17,9 +17,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.ports import free_port
+from tests.support.procnet import connection_holders
+
+if TYPE_CHECKING:
+    from tests.support.chargepoint import ChargePoint
 
 REPO = Path(__file__).resolve().parents[2]
 PORT_ATTEMPTS = 3
@@ -160,3 +164,23 @@ class CentralSystem:
                 except OSError:
                     pass
         return time.monotonic() - started
+
+
+def station_actor_pid(system: CentralSystem, cp: ChargePoint) -> int:
+    """The one process of the instance that holds the server end of ``cp``'s connection."""
+    assert cp.ws is not None
+    cp_port = cp.ws.socket.getsockname()[1]
+    holders = wait_for(
+        lambda: (
+            (
+                found := connection_holders(
+                    instance_pids(system.admin_port), local_port=system.port, remote_port=cp_port
+                )
+            )
+            and len(found) == 1
+            and found
+        ),
+        10,
+        message="exactly one process to hold the charge point's connection",
+    )
+    return holders[0]
