@@ -130,7 +130,20 @@ class CallError:
     details: dict[str, Any]
 
 
-Frame = Call | CallResult | CallError
+@dataclass(frozen=True)
+class MalformedAnswer:
+    """A CALLRESULT or CALLERROR with a readable message id but the wrong shape.
+
+    It is not answered (OCPP-J §4.2.3: a CALLERROR answers a CALL, never an
+    answer); the station ends the matching outstanding CALL with an error at
+    once instead of waiting for the call timeout.
+    """
+
+    message_id: str
+    description: str
+
+
+Frame = Call | CallResult | CallError | MalformedAnswer
 
 
 class Ignored(Exception):
@@ -138,7 +151,11 @@ class Ignored(Exception):
 
 
 def parse(text: str | bytes) -> Frame:
-    """Parse one OCPP-J frame; raise OcppCallError (with ``message_id``) or Ignored."""
+    """Parse one OCPP-J frame; raise OcppCallError (with ``message_id``) or Ignored.
+
+    A malformed CALL raises (it is answered with a CALLERROR); a malformed
+    CALLRESULT or CALLERROR whose id can be read comes back as MalformedAnswer.
+    """
     try:
         frame = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError):
@@ -162,11 +179,11 @@ def parse(text: str | bytes) -> Frame:
         return Call(message_id, frame[2], frame[3])
     if kind == CALLRESULT:
         if len(frame) != 3 or not isinstance(frame[2], dict):
-            raise _error(message_id, "FormationViolation", "CALLRESULT must be [3, id, payload]")
+            return MalformedAnswer(message_id, "CALLRESULT must be [3, id, payload] with an object payload")
         return CallResult(message_id, frame[2])
     if kind == CALLERROR:
         if len(frame) != 5 or not isinstance(frame[2], str) or not isinstance(frame[3], str):
-            raise _error(message_id, "FormationViolation", "CALLERROR must be [4, id, code, text, details]")
+            return MalformedAnswer(message_id, "CALLERROR must be [4, id, code, text, details]")
         details = frame[4] if isinstance(frame[4], dict) else {"value": frame[4]}
         return CallError(message_id, frame[2], frame[3], details)
     raise Ignored(f"unknown MessageTypeId {kind!r}")

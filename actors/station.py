@@ -385,7 +385,7 @@ class StationActor(Actor):
             return
         self.wakeupAfter(self.settings.call_timeout, payload=(CALL_TIMEOUT, call.message_id))
 
-    def _on_answer(self, frame: ocppj.CallResult | ocppj.CallError) -> None:
+    def _on_answer(self, frame: ocppj.CallResult | ocppj.CallError | ocppj.MalformedAnswer) -> None:
         ended, next_call = self.calls.finish(frame.message_id)
         if ended is None:
             log.warning("station %s: answer to unknown or late CALL %s ignored", self.station_id, frame.message_id)
@@ -394,6 +394,10 @@ class StationActor(Actor):
         metrics.call_latency(ended.action, "out", elapsed)
         if isinstance(frame, ocppj.CallResult):
             self._on_result(ended, frame.payload)
+        elif isinstance(frame, ocppj.MalformedAnswer):
+            log.warning("station %s: malformed answer to %s: %s", self.station_id, ended.action, frame.description)
+            metrics.message(ended.action, "out", "error")
+            self._reply(ended, "error", error={"code": "FormationViolation", "description": f"malformed answer from charge point: {frame.description}", "details": {}})
         else:
             metrics.message(ended.action, "out", "error")
             metrics.call_error(frame.code, "out")

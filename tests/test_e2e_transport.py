@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from actors import ocppj
 from tests.support.chargepoint import CallErrorReceived, ChargePoint
 from tests.support.system import REPO, RUN, CentralSystem, CtlResult, wait_for
 
@@ -327,6 +328,34 @@ def test_second_ctl_call_is_queued_until_the_first_is_answered(csms: CentralSyst
         point.close()
     assert (first_result.code, first_result.json["response"]) == (0, {"status": "Accepted"})
     assert (second_result.code, second_result.json["response"]) == (0, {"status": "Accepted"})
+
+
+@pytest.mark.parametrize("answer", [
+    ["JUNK"],  # CALLRESULT payload not an object
+    [{"status": "Accepted"}, {}],  # one element too many
+], ids=["payload-not-an-object", "too-many-elements"])
+def test_a_malformed_callresult_ends_the_ctl_call_at_once_and_is_not_answered(
+    csms: CentralSystem, station_id: str, answer: list[Any]
+) -> None:
+    point = booted(csms.url, station_id, handlers={"Reset": lambda p: None})  # answered by hand below
+    process = ctl_in_background(csms, "reset", station_id, "--type", "Soft")
+    try:
+        reset_id = pending_call_id(point, "Reset")
+        started = time.monotonic()
+        point.send_raw(json.dumps([3, reset_id, *answer]))
+        result = finished(process, timeout=20)
+        waited = time.monotonic() - started
+        assert "currentTime" in point.call("Heartbeat")  # answered after anything sent for the bad frame
+    finally:
+        if process.poll() is None:
+            process.kill()
+        point.close()
+    assert result.code == 5, result
+    assert result.json["error"]["code"] == "FormationViolation"
+    assert result.json["error"]["description"].startswith("malformed answer from charge point")
+    assert waited < 10, f"ctl waited {waited:.1f} s: as long as the call timeout"
+    # A CALLERROR answers a CALL, never an answer (OCPP-J §4.2.3).
+    assert reset_id not in point.answers and ocppj.UNKNOWN_ID not in point.answers
 
 
 @pytest.mark.parametrize("action, payload", [
