@@ -13,8 +13,9 @@ and 2,388 epoll_wait in 5 s).
 
 The loop only uses ``DefaultSelector``, ``EVENT_READ`` and ``EVENT_WRITE``
 from the module, so the adapter gives the transport module a ``selectors``
-whose DefaultSelector is ``PollSelector``: same interface, same semantics, and
-no descriptor limit (unlike select). It is tied to the pinned Thespian version,
+whose DefaultSelector is a ``PollSelector``: same interface, same semantics,
+and no descriptor limit (unlike select). It also merges a descriptor registered
+twice, for reading and for writing, instead of raising (see MergingPollSelector). It is tied to the pinned Thespian version,
 like ``actors.loopback``; ``install()`` must run before the ActorSystem is
 created so that every actor process, forked from there, inherits it.
 """
@@ -29,8 +30,29 @@ from thespian.system.transport import TCPTransport
 
 PINNED_THESPIAN = "4.0.1"
 
+
+
+class MergingPollSelector(selectors.PollSelector):
+    """PollSelector that takes a descriptor registered twice as one with both events.
+
+    Thespian's loop registers each descriptor of its read list and then each of its
+    write list; one socket can be on both (a transmit waiting for its ack and
+    another ready to send on the same connection). The stock selectors raise
+    KeyError on the second register, which ends the actor's process: seen at
+    shutdown under load, in the metrics exporter ("13 (FD 13) is already
+    registered", raised from TCPTransport._runWithExpiry).
+    """
+
+    def register(self, fileobj, events, data=None):  # type: ignore[no-untyped-def]
+        try:
+            key = self.get_key(fileobj)
+        except KeyError:
+            return super().register(fileobj, events, data)
+        return self.modify(fileobj, key.events | events, key.data)
+
+
 POLL_SELECTORS = types.SimpleNamespace(
-    DefaultSelector=selectors.PollSelector,
+    DefaultSelector=MergingPollSelector,
     EVENT_READ=selectors.EVENT_READ,
     EVENT_WRITE=selectors.EVENT_WRITE,
 )

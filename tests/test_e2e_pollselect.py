@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import socket
 
 import pytest
 
@@ -39,9 +40,30 @@ def test_install_gives_the_transport_a_poll_selector(monkeypatch: pytest.MonkeyP
     assert not pollselect.installed()
     pollselect.install()
     assert pollselect.installed()
-    assert TCPTransport.selectors.DefaultSelector is selectors.PollSelector  # type: ignore[attr-defined]
+    assert issubclass(TCPTransport.selectors.DefaultSelector, selectors.PollSelector)  # type: ignore[attr-defined]
     assert TCPTransport.selectors.EVENT_READ == selectors.EVENT_READ  # type: ignore[attr-defined]
     assert TCPTransport.selectors.EVENT_WRITE == selectors.EVENT_WRITE  # type: ignore[attr-defined]
+
+
+def test_a_descriptor_registered_for_reading_and_then_writing_is_one_key_with_both_events() -> None:
+    # Thespian's loop registers its read list, then its write list; one socket may be on both.
+    left, right = socket.socketpair()
+    right.send(b"x")  # left is readable; an empty socket buffer makes it writable
+    selector, stock = pollselect.MergingPollSelector(), selectors.PollSelector()
+    try:
+        selector.register(left, selectors.EVENT_READ)
+        selector.register(left, selectors.EVENT_WRITE)
+        assert selector.get_key(left).events == selectors.EVENT_READ | selectors.EVENT_WRITE
+        ((key, events),) = selector.select(1.0)
+        assert key.fd == left.fileno() and events == selectors.EVENT_READ | selectors.EVENT_WRITE
+        stock.register(left, selectors.EVENT_READ)
+        with pytest.raises(KeyError):  # where the stock selector ends the actor
+            stock.register(left, selectors.EVENT_WRITE)
+    finally:
+        selector.close()
+        stock.close()
+        left.close()
+        right.close()
 
 
 @pytest.mark.e2e
