@@ -14,10 +14,11 @@ and 2,388 epoll_wait in 5 s).
 The loop only uses ``DefaultSelector``, ``EVENT_READ`` and ``EVENT_WRITE``
 from the module, so the adapter gives the transport module a ``selectors``
 whose DefaultSelector is a ``PollSelector``: same interface, same semantics,
-and no descriptor limit (unlike select). It also merges a descriptor registered
-twice, for reading and for writing, instead of raising (see MergingPollSelector). It is tied to the pinned Thespian version,
-like ``actors.loopback``; ``install()`` must run before the ActorSystem is
-created so that every actor process, forked from there, inherits it.
+and no descriptor limit (unlike select). It also merges a descriptor
+registered twice, for reading and for writing, instead of raising (see
+MergingPollSelector). It is tied to the pinned Thespian version, like
+``actors.loopback``; ``install()`` must run before the ActorSystem is created
+so that every actor process, forked from there, inherits it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from importlib.metadata import version as package_version
 from thespian.system.transport import TCPTransport
 
 PINNED_THESPIAN = "4.0.1"
-
 
 
 class MergingPollSelector(selectors.PollSelector):
