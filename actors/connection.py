@@ -19,6 +19,7 @@ from websockets.protocol import Protocol, Side, State
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 2.0  # seconds a send may block the station actor
+LINGER = 1.0  # seconds a close waits for the charge point to close its side
 RECV_CHUNK = 65536
 
 
@@ -37,6 +38,7 @@ class Connection:
         self._fragments: list[bytes] | None = None
         self._binary = False
         self.closed = False
+        self.peer_closed = False  # EOF seen: nothing more will arrive
         self.last_received = time.monotonic()
         self.ping_outstanding: bytes | None = None
         self.pending_initial = initial
@@ -64,6 +66,7 @@ class Connection:
             eof = not data
         self.last_received = time.monotonic()
         if eof:
+            self.peer_closed = True
             self.protocol.receive_eof()
         else:
             self.protocol.receive_data(data)
@@ -105,7 +108,15 @@ class Connection:
         self._flush()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close (politely when still open); never raises."""
+        """Close (politely when still open); never raises.
+
+        The close frame must reach the charge point: closing a socket whose
+        receive buffer still holds data makes the kernel send RST, and the
+        charge point may then lose the close frame and see 1006 instead of,
+        say, 1008 (seen in CI with a flooding client). So the socket is
+        half-closed and drained until the charge point closes its side, for at
+        most LINGER seconds, before it is closed.
+        """
         if self.closed:
             return
         self.closed = True
@@ -113,12 +124,31 @@ class Connection:
             if self.protocol.state is State.OPEN:
                 self.protocol.send_close(code, reason)
                 self._flush()
+            if not self.peer_closed:
+                self._linger()
         except Exception:  # the peer may be gone already
             pass
         try:
             self.sock.close()
         except OSError:
             pass
+
+    def _linger(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
+        deadline = time.monotonic() + LINGER
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not select.select([self.sock], [], [], remaining)[0]:
+                return
+            try:
+                if not self.sock.recv(RECV_CHUNK):
+                    return  # the charge point closed its side: no RST now
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                return
 
     def _close_reason(self) -> str:
         code = self.protocol.close_code
