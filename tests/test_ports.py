@@ -55,13 +55,14 @@ def test_a_start_that_loses_its_picked_port_tries_other_ports(tmp_path, monkeypa
     busy = taken.getsockname()[1]
     handed_out: list[int] = []
 
-    def racing_free_port() -> int:
-        # The first pick is a port someone else bound after it was picked.
-        port = busy if not handed_out else ports.free_port()
-        handed_out.append(port)
-        return port
+    def racing_free_ports(count: int) -> list[int]:
+        # The first pick holds a port someone else bound after it was picked.
+        fresh = ports.free_ports(count)
+        picked = ([busy] + fresh[1:]) if not handed_out else fresh
+        handed_out.extend(picked)
+        return picked
 
-    monkeypatch.setattr(system, "free_port", racing_free_port)
+    monkeypatch.setattr(system, "free_ports", racing_free_ports)
     cs = CentralSystem(tmp_path)
     try:
         cs.start()

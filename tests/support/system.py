@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.ports import free_port
+from gateway.ports import free_ports
 from tests.support.procnet import connection_holders
 
 if TYPE_CHECKING:
     from tests.support.chargepoint import ChargePoint
 
 REPO = Path(__file__).resolve().parents[2]
-PORT_ATTEMPTS = 3
 RUN = str(REPO / "run.py")
+PORT_ATTEMPTS = 3
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
@@ -87,10 +87,10 @@ class CentralSystem:
 
     def start(self, timeout: float = 30.0) -> "CentralSystem":
         picked = {"port": not self.port, "metrics_port": not self.metrics_port, "admin_port": not self.admin_port}
+        to_pick = [name for name, was_picked in picked.items() if was_picked]
         for attempt in range(1, PORT_ATTEMPTS + 1):
-            for name, was_picked in picked.items():
-                if was_picked:
-                    setattr(self, name, free_port())
+            for name, port in zip(to_pick, free_ports(len(to_pick)), strict=True):  # distinct ones
+                setattr(self, name, port)
             try:
                 return self._start_once(timeout)
             except AssertionError as exc:
