@@ -12,6 +12,24 @@ MeterValues only, which is all the peer baseline answers; ``full`` also sends
 StatusNotification for connector 0 and every connector after boot, and runs
 transactions (Authorize, StartTransaction, MeterValues, StopTransaction).
 
+Scale: one worker process holds a few thousand connections on one asyncio
+loop (no thread per station). ``--workers 0`` (the default) picks one worker
+per ``STATIONS_PER_WORKER`` stations, at most one per core, so 10,000 stations
+run on 2 workers on a 2-core machine. The open-file limit is raised to the hard
+limit (``ulimit -Hn``) before the workers fork; a warning is printed when a
+worker's share of the stations does not fit under it.
+
+Latencies reported: ``latency_ms`` (CALL sent -> CALLRESULT, inside the
+window), ``connect_latency_ms`` (TCP connect started -> WebSocket upgraded) and
+``boot_latency_ms`` (TCP connect started -> BootNotification answered), per
+station. Run with ``--ramp 0`` to see the latter under a connection storm, and
+a ``--warmup`` long enough for every station to boot before the window opens
+(``booted_late`` counts those that did not: the window then overlaps the storm).
+
+With ``--json``, stderr also carries one ``SIM-WINDOW <start> <end>`` line
+(``time.monotonic()`` values, system-wide on Linux) before any station connects,
+so that a benchmark can sample the central system's CPU over the window.
+
 Exit codes (CONTROL.md): 0 the simulation ran (even with errors, which are
 reported), 2 usage error, 6 not a single station could connect.
 """
@@ -23,6 +41,7 @@ import asyncio
 import json
 import math
 import multiprocessing
+import os
 import queue
 import resource
 import sys
@@ -37,6 +56,12 @@ from gateway.simulator_station import MIXES, ShardConfig, ShardStats, run_shard
 # Written to stderr (one line) once the window is over and, with --hold, the
 # connections are held open: the benchmark samples memory when it sees it.
 HOLD_MARKER = "SIM-HOLDING"
+# Written to stderr as "SIM-WINDOW <start> <end>" (monotonic seconds) before the run.
+WINDOW_MARKER = "SIM-WINDOW"
+# Stations one worker process is given before another worker is added (auto mode).
+STATIONS_PER_WORKER = 2500
+# File descriptors a worker needs beyond one per station (event loop, pipes, stdio).
+FD_MARGIN = 64
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -54,7 +79,7 @@ class SimOptions:
     ramp: float = 0.0
     warmup: float = 1.0
     hold: float = 0.0
-    workers: int = 1
+    workers: int = 0  # 0: auto_workers(stations)
     prefix: str = "SIM"
     connectors: int = 2
     password: str | None = None
@@ -71,6 +96,7 @@ class SimReport:
     duration_s: float
     stats: ShardStats
     client_cpu_s: float = 0.0  # CPU the simulator itself used (all workers), whole run
+    workers: int = 1  # processes actually used
 
     @property
     def msg_per_s(self) -> float:
@@ -83,20 +109,25 @@ class SimReport:
             "stations": self.options.stations,
             "connected": s.connected,
             "booted": s.booted,
+            "booted_late": s.booted_late,
             "held": s.held,
             "messages": s.messages,
+            "answered": s.answered,
             "duration_s": round(self.duration_s, 3),
             "msg_per_s": round(self.msg_per_s, 1),
             "latency_ms": latency_summary(s.latencies),
             "boot_latency_ms": latency_summary(s.boot_latencies),
+            "connect_latency_ms": latency_summary(s.connect_latencies),
             "errors": s.errors,
             "error_kinds": dict(s.error_kinds),
             "error_samples": list(s.error_samples),
             "server_calls": s.server_calls,
             "client_cpu_s": round(self.client_cpu_s, 2),
+            "client_peak_rss_kb": s.peak_rss_kb,
             "rate": self.options.rate,
+            "ramp_s": self.options.ramp,
             "mix": self.options.mix,
-            "workers": self.options.workers,
+            "workers": self.workers,
         }
 
 
@@ -122,11 +153,53 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float | None]:
 # --- running --------------------------------------------------------------------
 
 
-def run(options: SimOptions, *, on_hold: Callable[[], None] | None = None) -> SimReport:
-    """Run one simulation and return its report; never raises for the central system's faults."""
-    workers = max(1, min(options.workers, options.stations))
+def auto_workers(stations: int, cores: int | None = None) -> int:
+    """One worker per STATIONS_PER_WORKER stations (rounded up), at least 1, at most ``cores``."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0))
+    return max(1, min(math.ceil(stations / STATIONS_PER_WORKER), cores))
+
+
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise this process's RLIMIT_NOFILE soft limit to the hard limit; return (soft, hard).
+
+    Also used as ``preexec_fn`` by the benchmark for the central systems it starts.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        # An infinite soft NOFILE limit is refused; the kernel's ceiling is nr_open.
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                target = int(f.read())
+        except (OSError, ValueError):
+            target = max(soft, 1 << 20)
+    else:
+        target = hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft, hard
+
+
+def run(options: SimOptions, *, on_hold: Callable[[], None] | None = None,
+        on_window: Callable[[float, float], None] | None = None) -> SimReport:
+    """Run one simulation and return its report; never raises for the central system's faults.
+
+    ``on_window(start, end)`` is called with the measuring window (monotonic
+    seconds) before the first station connects.
+    """
+    requested = options.workers or auto_workers(options.stations)
+    workers = max(1, min(requested, options.stations))
     cpu_before = _cpu_seconds()
-    _raise_open_file_limit(options.stations // workers + 64)
+    soft, _ = raise_open_file_limit()
+    per_worker = math.ceil(options.stations / workers) + FD_MARGIN
+    if soft != resource.RLIM_INFINITY and per_worker > soft:
+        print(f"warning: {per_worker} open files needed per worker, limit {soft}: "
+              f"stations beyond it will fail to connect; use more --workers",
+              file=sys.stderr, flush=True)
     t_start = time.monotonic() + (0.3 if workers > 1 else 0.05)  # time to fork the workers
     window_start = t_start + options.ramp + options.warmup
     cfg = ShardConfig(
@@ -136,12 +209,14 @@ def run(options: SimOptions, *, on_hold: Callable[[], None] | None = None) -> Si
         t_start=t_start, ramp=options.ramp, window_start=window_start,
         window_end=window_start + options.duration, hold=options.hold,
     )
+    if on_window is not None:
+        on_window(cfg.window_start, cfg.window_end)
     if workers == 1:
         stats = asyncio.run(run_shard(cfg, range(1, options.stations + 1), on_hold))
     else:
         stats = _run_workers(cfg, workers, on_hold)
     return SimReport(options=options, duration_s=options.duration, stats=stats,
-                     client_cpu_s=_cpu_seconds() - cpu_before)
+                     client_cpu_s=_cpu_seconds() - cpu_before, workers=workers)
 
 
 def _cpu_seconds() -> float:
@@ -149,13 +224,6 @@ def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def _raise_open_file_limit(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _worker(cfg: ShardConfig, indices: range, number: int, results: Any) -> None:
@@ -235,7 +303,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hold", type=float, default=0.0,
                    help=f"keep connections open (idle) this many seconds after the window; "
                         f"'{HOLD_MARKER}' is written to stderr when holding starts")
-    p.add_argument("--workers", type=int, default=1, help="processes to spread stations over")
+    p.add_argument("--workers", type=int, default=0,
+                   help=f"processes to spread stations over; 0 (default): one per "
+                        f"{STATIONS_PER_WORKER} stations, at most one per core")
     p.add_argument("--prefix", default="SIM", help="charge point id prefix")
     p.add_argument("--connectors", type=int, default=2, help="connectors per station")
     p.add_argument("--password", default=None, help="HTTP Basic password (security profile 1)")
@@ -260,7 +330,7 @@ def _options(argv: Sequence[str]) -> tuple[SimOptions, bool]:
         (not a.rate >= 0, "--rate must not be negative"),
         (not a.ramp >= 0 or not a.warmup >= 0 or not a.hold >= 0,
          "--ramp, --warmup and --hold must not be negative"),
-        (a.workers < 1, "--workers must be at least 1"),
+        (a.workers < 0, "--workers must not be negative"),
         (a.connectors < 1, "--connectors must be at least 1"),
         (not a.timeout > 0, "--timeout must be positive"),
     ]
@@ -282,13 +352,19 @@ def format_report(doc: dict[str, Any]) -> str:
         value = summary.get(key)
         return "-" if value is None else f"{value:.2f}"
 
-    lat, boot = doc["latency_ms"], doc["boot_latency_ms"]
+    lat, boot, conn = doc["latency_ms"], doc["boot_latency_ms"], doc["connect_latency_ms"]
     lines = [
-        f"stations    {doc['stations']}  (connected {doc['connected']}, booted {doc['booted']})",
+        f"stations    {doc['stations']}  (connected {doc['connected']}, booted {doc['booted']})"
+        + (f"\n  warning: {doc['booted_late']} booted after the window opened (raise --warmup)"
+           if doc.get("booted_late") else ""),
         f"messages    {doc['messages']} in {doc['duration_s']:g} s  =  {doc['msg_per_s']:.1f} msg/s",
         f"latency ms  p50 {ms(lat, 'p50')}  p99 {ms(lat, 'p99')}  max {ms(lat, 'max')}",
-        f"boot ms     p50 {ms(boot, 'p50')}  p99 {ms(boot, 'p99')}  max {ms(boot, 'max')}",
-        f"client cpu  {doc['client_cpu_s']:.2f} s (simulator's own, all workers)",
+        f"connect ms  p50 {ms(conn, 'p50')}  p99 {ms(conn, 'p99')}  max {ms(conn, 'max')}"
+        "  (TCP connect -> upgraded)",
+        f"boot ms     p50 {ms(boot, 'p50')}  p99 {ms(boot, 'p99')}  max {ms(boot, 'max')}"
+        "  (TCP connect -> BootNotification answered)",
+        f"client      cpu {doc['client_cpu_s']:.2f} s, peak rss {doc['client_peak_rss_kb'] / 1024:.0f} MB"
+        f" ({doc['workers']} worker{'s' if doc['workers'] != 1 else ''})",
         f"errors      {doc['errors']}"
         + (f"  {doc['error_kinds']}" if doc["errors"] else ""),
     ]
@@ -306,8 +382,12 @@ def main(argv: list[str]) -> int:
     def announce_hold() -> None:
         print(HOLD_MARKER, file=sys.stderr, flush=True)
 
+    def announce_window(start: float, end: float) -> None:
+        print(f"{WINDOW_MARKER} {start:.6f} {end:.6f}", file=sys.stderr, flush=True)
+
     try:
-        report = run(options, on_hold=announce_hold)
+        report = run(options, on_hold=announce_hold,
+                     on_window=announce_window if as_json else None)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

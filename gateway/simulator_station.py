@@ -16,7 +16,21 @@ A station never raises: refused connections, CALLERRORs, timeouts, unexpected
 frames and closed connections are counted in ``ShardStats`` and the station
 stops (CALLERRORs do not stop it). Only CALLRESULTs received inside the
 measuring window count as messages; their latency is the time from sending the
-CALL to receiving its CALLRESULT.
+CALL to receiving its CALLRESULT (``answered`` also counts the CALLERRORs
+received inside the window: every answer the central system produced there).
+
+Per station the shard also records the *connect latency* (from starting the
+TCP connect to the completed WebSocket upgrade) and the *boot latency* (from
+starting the TCP connect to the BootNotification answer): with every station
+connecting at once (``ramp`` 0) these measure how the central system copes
+with a connection storm, separately from the message latency of the loop.
+
+Garbage collection: a full (generation 2) collection walks every live object,
+and with a few thousand connections in one process it stalls the loop for
+100-250 ms, which showed up as the p99 of an open-loop run against the peer.
+While a shard runs, full collections are therefore off (young generations are
+still collected, which frees the short-lived cycles), and at the start of the
+window everything alive (the connections) is frozen out of the collector.
 
 Frames are built from string templates and parsed with ``json.loads``: the ocpp
 library's dataclasses are too slow for the hot loop, and the simulator must
@@ -27,8 +41,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import random
+import resource
 import time
 from array import array
 from collections import Counter
@@ -45,6 +61,8 @@ MIXES = ("basic", "full")
 # Messages between transactions (and inside one) in the "full" mix.
 TX_SPACING = 20
 MAX_ERROR_SAMPLES = 10
+# Generation-2 threshold while a shard runs: full collections never start on their own.
+NO_FULL_COLLECTION = 1 << 30
 
 # Answers to CALLs the central system sends us; anything else gets NotImplemented.
 _SERVER_CALL_ANSWERS = {
@@ -97,12 +115,16 @@ class ShardStats:
     stations: int = 0
     connected: int = 0
     booted: int = 0
+    booted_late: int = 0  # booted after the window had opened (it overlaps the connects)
     held: int = 0  # connections still open when the window ended
-    messages: int = 0
+    messages: int = 0  # CALLRESULTs inside the window
+    answered: int = 0  # CALLRESULTs and CALLERRORs inside the window
     server_calls: int = 0
     errors: int = 0
+    peak_rss_kb: int = 0  # summed over the shards' processes (an upper bound: shared pages)
     latencies: array = field(default_factory=lambda: array("d"))  # seconds
-    boot_latencies: array = field(default_factory=lambda: array("d"))
+    boot_latencies: array = field(default_factory=lambda: array("d"))  # connect start -> Boot answer
+    connect_latencies: array = field(default_factory=lambda: array("d"))  # connect start -> upgraded
     error_kinds: Counter = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
 
@@ -117,12 +139,16 @@ class ShardStats:
         self.stations += other.stations
         self.connected += other.connected
         self.booted += other.booted
+        self.booted_late += other.booted_late
         self.held += other.held
         self.messages += other.messages
+        self.answered += other.answered
         self.server_calls += other.server_calls
         self.errors += other.errors
+        self.peak_rss_kb += other.peak_rss_kb
         self.latencies.extend(other.latencies)
         self.boot_latencies.extend(other.boot_latencies)
+        self.connect_latencies.extend(other.connect_latencies)
         self.error_kinds.update(other.error_kinds)
         for sample in other.error_samples:
             if len(self.error_samples) < MAX_ERROR_SAMPLES and sample not in self.error_samples:
@@ -297,6 +323,7 @@ async def run_station(cfg: ShardConfig, index: int, stats: ShardStats) -> Client
     stats.stations += 1
     await _sleep_until(cfg.t_start + cfg.ramp * (index - 1) / cfg.stations)
     hard_end = cfg.window_end + cfg.timeout
+    connect_started = time.monotonic()
     try:
         async with asyncio.timeout_at(min(time.monotonic() + cfg.timeout, cfg.window_end)):
             ws = await connect(
@@ -310,11 +337,12 @@ async def run_station(cfg: ShardConfig, index: int, stats: ShardStats) -> Client
         stats.error("connect", f"{cp_id}: {exc!r}")
         return None
     stats.connected += 1
+    stats.connect_latencies.append(time.monotonic() - connect_started)
     if ws.subprotocol != "ocpp1.6":
         stats.error("protocol", f"{cp_id}: server selected subprotocol {ws.subprotocol!r}")
     link = _Link(ws, cp_id, stats, cfg.timeout, hard_end)
     try:
-        await _boot_and_loop(cfg, link, stats)
+        await _boot_and_loop(cfg, link, stats, connect_started)
         return ws
     except StationFailed as exc:
         stats.error(exc.kind, f"{cp_id}: {exc.detail}")
@@ -326,8 +354,9 @@ async def run_station(cfg: ShardConfig, index: int, stats: ShardStats) -> Client
     return None
 
 
-async def _boot_and_loop(cfg: ShardConfig, link: _Link, stats: ShardStats) -> None:
-    ok, reply, sent, answered = await link.call("BootNotification", boot_payload(link.cp_id))
+async def _boot_and_loop(cfg: ShardConfig, link: _Link, stats: ShardStats,
+                         connect_started: float) -> None:
+    ok, reply, _, answered = await link.call("BootNotification", boot_payload(link.cp_id))
     if not ok:
         raise StationFailed("callerror", reply)
     status = reply.get("status") if isinstance(reply, dict) else None
@@ -335,7 +364,9 @@ async def _boot_and_loop(cfg: ShardConfig, link: _Link, stats: ShardStats) -> No
         # OCPP 1.6 §4.2: a charge point not Accepted must not send other requests.
         raise StationFailed("boot", f"BootNotification answered {status!r}")
     stats.booted += 1
-    stats.boot_latencies.append(answered - sent)
+    stats.boot_latencies.append(answered - connect_started)
+    if answered > cfg.window_start:
+        stats.booted_late += 1
     if cfg.mix == "full":
         script = full_script(cfg.connectors, cfg.id_tag)
         for connector in range(cfg.connectors + 1):
@@ -366,8 +397,10 @@ async def _loop(cfg: ShardConfig, link: _Link, stats: ShardStats, script: Script
         if now >= window_end:
             return
         ok, reply, sent, answered = await call(action, payload)
+        in_window = window_start <= answered <= window_end
+        stats.answered += in_window
         if ok:
-            if window_start <= answered <= window_end:
+            if in_window:
                 stats.messages += 1
                 latencies.append(answered - sent)
             action, payload = script.send(reply)
@@ -387,13 +420,24 @@ async def run_shard(cfg: ShardConfig, indices: Iterable[int],
                     on_hold: Callable[[], None] | None = None) -> ShardStats:
     """Run the given stations; call ``on_hold`` when the window is over and connections are held."""
     stats = ShardStats()
-    tasks = [asyncio.create_task(run_station(cfg, i, stats)) for i in indices]
-    connections = [ws for ws in await asyncio.gather(*tasks) if ws is not None]
-    stats.held = len(connections)
-    if cfg.hold > 0:
-        if on_hold is not None:
-            on_hold()
-        if connections:
-            await asyncio.sleep(cfg.hold)
-    await asyncio.gather(*(_close(ws) for ws in connections))
+    loop = asyncio.get_running_loop()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], NO_FULL_COLLECTION)
+    gc.freeze()
+    freezer = loop.call_at(cfg.window_start, gc.freeze)  # loop.time() is time.monotonic()
+    try:
+        tasks = [asyncio.create_task(run_station(cfg, i, stats)) for i in indices]
+        connections = [ws for ws in await asyncio.gather(*tasks) if ws is not None]
+        stats.held = len(connections)
+        if cfg.hold > 0:
+            if on_hold is not None:
+                on_hold()
+            if connections:
+                await asyncio.sleep(cfg.hold)
+        await asyncio.gather(*(_close(ws) for ws in connections))
+    finally:
+        freezer.cancel()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    stats.peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     return stats
