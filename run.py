@@ -90,6 +90,7 @@ def serve_parser() -> argparse.ArgumentParser:
     option("unknown-stations", str, "accept: register unknown identities; reject: HTTP 404", choices=["accept", "reject"])
     option("call-timeout", float, "seconds to wait for a charge point's answer")
     option("log-level", str, "DEBUG, INFO, WARNING or ERROR", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    option("hosts", int, "station-host processes; 0: one per core")
     option("ping-interval", float, "seconds between WebSocket pings; 0 disables")
     option("max-frame-size", int, "largest accepted WebSocket message in bytes")
     option("max-call-rate", int, "CALLs per second a connection may send before it is closed 1008; 0 disables")
@@ -119,6 +120,8 @@ def build_settings(argv: list[str]):  # type: ignore[no-untyped-def]
     values["log_level"] = args.log_level.upper()
     values["metrics_dir"] = os.environ.get(METRICS_ENV, "")
     values["parent_pid"] = os.getpid()
+    if values.get("hosts", 0) <= 0:
+        values["hosts"] = os.cpu_count() or 1
     return Settings(**values)
 
 
@@ -149,43 +152,48 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
 
     from thespian.actors import ActorSystem
 
-    from actors import loopback, pollselect
-    from actors.messages import (
-        GatewayFailed,
-        GatewayStarted,
-        RegistryStarted,
-        StartGateway,
-        StartRegistry,
-    )
-    from actors.registry import GLOBAL_NAME, RegistryActor, kill_instance
-    from gateway.gateway import GatewayActor
+    from actors import loopback
+    from actors.messages import RegistryFailed, RegistryStarted, StartRegistry
+    from actors.registry import GLOBAL_NAME, RegistryActor, instance_pids, kill_instance
     from storage import Store
 
     Store(settings.db).close()  # create and migrate here; actors open it with migrate_schema=False
     loopback.install()
-    pollselect.install()
     system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     code = 0
-    try:
+
+    def start_registry() -> RegistryStarted:
         registry = system.createActor(RegistryActor, globalName=GLOBAL_NAME)
-        ready = system.ask(registry, StartRegistry(settings), 30)
+        ready = system.ask(registry, StartRegistry(settings), 60)
+        if isinstance(ready, RegistryFailed):
+            raise RuntimeError(ready.reason)
         if not isinstance(ready, RegistryStarted):
             raise RuntimeError("the registry did not start")
-        gateway = system.createActor(GatewayActor)
-        started = system.ask(gateway, StartGateway(settings, ready.supervisors), 30)
-        if isinstance(started, GatewayFailed):
-            raise RuntimeError(started.reason)
-        if not isinstance(started, GatewayStarted):
-            raise RuntimeError("the gateway did not start")
+        return ready
+
+    try:
+        ready = start_registry()
+        admin_pid = _parent_of(ready.pid)
         log.info(
-            "central system ready: OCPP ws://%s:%d/<chargePointId>, metrics http://%s:%d/metrics, admin port %d (loopback), db %s",
-            settings.host, started.port, settings.host, settings.metrics_port, settings.admin_port, settings.db,
+            "central system ready: OCPP ws://%s:%d/<chargePointId> on %d station hosts, metrics http://%s:%d/metrics, "
+            "admin port %d (loopback), db %s",
+            settings.host, ready.port, settings.hosts, settings.host, settings.metrics_port, settings.admin_port, settings.db,
         )
         while not stop.wait(0.5):
-            pass
+            if _alive(ready.pid):
+                continue
+            # The registry was killed: its node is headless. End what is left of it
+            # (hosts, scheduler, gateway, exporter; not the admin) and start it anew.
+            log.error("the registry (pid %d) is gone: restarting the node's actors", ready.pid)
+            for pid in instance_pids(settings.admin_port):
+                if pid not in (os.getpid(), admin_pid):
+                    _kill(pid)
+            _wait_gone(settings.admin_port, keep=(os.getpid(), admin_pid), timeout=5.0)
+            ready = start_registry()
+            log.info("registry restored (pid %d)", ready.pid)
         log.info("stopping")
     except Exception as exc:
         log.error("cannot start the central system: %s", exc)
@@ -197,6 +205,38 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     return code
 
 
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie is dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _wait_gone(admin_port: int, *, keep: tuple[int, ...], timeout: float) -> None:
+    from actors.registry import instance_pids
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and [p for p in instance_pids(admin_port) if p not in keep and _alive(p)]:
+        time.sleep(0.05)
+
+
 def _shutdown(system, admin_port: int, kill_instance) -> None:  # type: ignore[no-untyped-def]
     """Stop the actor system within SHUTDOWN_DEADLINE, then kill whatever is left."""
     done = threading.Thread(target=system.shutdown, daemon=True)
@@ -205,7 +245,7 @@ def _shutdown(system, admin_port: int, kill_instance) -> None:  # type: ignore[n
     deadline = time.monotonic() + 1.0
     from actors.registry import instance_pids
 
-    while time.monotonic() < deadline and [p for p in instance_pids(admin_port) if p != os.getpid()]:
+    while time.monotonic() < deadline and [p for p in instance_pids(admin_port) if p != os.getpid() and _alive(p)]:
         time.sleep(0.05)
     kill_instance(admin_port, exclude=os.getpid())
 

@@ -97,7 +97,7 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     if lookup.address is None:
         return _fail(f"charge point {request.station!r} is not connected", UNKNOWN, args.json, request)
     timeout = args.timeout if args.timeout is not None else lookup.call_timeout + 10.0
-    reply = system.ask(lookup.address, SendCall(request.action, request.payload, request.options), timeout)
+    reply = system.ask(lookup.address, SendCall(request.action, request.payload, request.options, request.station), timeout)
     if not isinstance(reply, CallReply):
         return _fail(f"no answer from {request.station!r} within {timeout:.0f} s", TIMEOUT, args.json, request)
     document: dict[str, Any] = {"station": reply.station, "action": reply.action, "request": reply.request}

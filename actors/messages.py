@@ -22,87 +22,91 @@ class StartRegistry:
 
 @dataclass(frozen=True)
 class RegistryStarted:
-    """RegistryActor -> run.py: the registry, its supervisors, the scheduler and the exporter are up.
+    """RegistryActor -> run.py: scheduler, gateway, exporter and every station host are up.
 
-    ``supervisors``: the station supervisors' addresses, in shard order."""
+    ``pid``: the registry's process, which run.py watches (it restores a
+    registry killed with -9); ``port``: the OCPP port the hosts accept on."""
 
     started_at: str
-    supervisors: tuple[Any, ...] = ()
+    pid: int = 0
+    port: int = 0
 
 
 @dataclass(frozen=True)
-class StartSupervisor:
-    """RegistryActor -> StationSupervisorActor: configure shard ``index``. Answer: SupervisorStarted."""
+class RegistryFailed:
+    """RegistryActor -> run.py: the node cannot start (``reason`` says why)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartHost:
+    """RegistryActor -> StationHostActor: configure host ``index`` and start
+    accepting on the OCPP port. Answer: HostStarted, or HostFailed."""
 
     settings: Settings
     index: int
-    scheduler: Any = None
+    registry: Any
 
 
 @dataclass(frozen=True)
-class SupervisorStarted:
+class HostStarted:
+    """StationHostActor -> RegistryActor: host ``index`` accepts connections."""
+
     index: int
+    pid: int
 
 
 @dataclass(frozen=True)
-class PrespawnStations:
-    """RegistryActor -> StationSupervisorActor: start these known stations' actors, a batch at a time."""
+class HostFailed:
+    """StationHostActor -> RegistryActor: host ``index`` could not start."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class AcquireLeases:
+    """StationHostActor -> RegistryActor: these stations completed an upgrade here.
+
+    The registry records host ``index`` as the holder of each (newest wins),
+    tells any other host that held one to close that connection
+    (RevokeLeases), and answers LeasesGranted."""
+
+    index: int
+    station_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LeasesGranted:
+    """RegistryActor -> StationHostActor: serve these stations."""
 
     station_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
+class RevokeLeases:
+    """RegistryActor -> StationHostActor: these stations connected to another
+    host: close their connections here and drop their station actors."""
+
+    station_ids: tuple[str, ...]
+    reason: str = "replaced by a new connection"
+
+
+@dataclass(frozen=True)
+class ReleaseLeases:
+    """StationHostActor -> RegistryActor: these stations' connections here ended."""
+
+    index: int
+    station_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RetireStation:
-    """RegistryActor -> StationSupervisorActor: the station was removed; stop its actor."""
+    """RegistryActor -> StationHostActor: the station was removed: close its
+    connection and drop its station actor."""
 
     station_id: str
-
-
-@dataclass(frozen=True)
-class EnsureStation:
-    """GatewayActor -> StationSupervisorActor (of the station's shard): make sure
-    the station actor runs and listens.
-
-    Answer: StationReady (or StationFailed)."""
-
-    station_id: str
-    token: int
-
-
-@dataclass(frozen=True)
-class StationReady:
-    """StationSupervisorActor -> GatewayActor: the station actor listens on ``socket_name``."""
-
-    station_id: str
-    token: int
-    socket_name: str
-
-
-@dataclass(frozen=True)
-class StationFailed:
-    """StationSupervisorActor -> GatewayActor: the station actor could not be started."""
-
-    station_id: str
-    token: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class StartStation:
-    """StationSupervisorActor -> StationActor: configure. Answer: StationStarted."""
-
-    settings: Settings
-    station_id: str
-    socket_name: str
-    scheduler: Any = None
-
-
-@dataclass(frozen=True)
-class StationStarted:
-    """StationActor -> StationSupervisorActor: listening for connection hand-offs."""
-
-    station_id: str
-    pid: int
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,8 @@ class StationAddressReply:
 
 @dataclass(frozen=True)
 class SendCall:
-    """Control script -> StationActor: send one OCPP CALL to the charge point.
+    """Control script -> StationHostActor holding ``station_id``: send one OCPP
+    CALL to that charge point, through its station actor.
 
     ``payload`` has been validated against the 1.6 schema by the sender.
     ``options`` asks the station actor to build or complete the payload
@@ -139,6 +144,7 @@ class SendCall:
     action: str
     payload: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)
+    station_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,9 @@ class CallReply:
 
 @dataclass(frozen=True)
 class GetStationState:
-    """Control script / tests -> StationActor. Answer: StationStateReply."""
+    """Control script / tests -> StationHostActor. Answer: StationStateReply."""
+
+    station_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,10 +200,10 @@ class AdminReply:
 
 @dataclass(frozen=True)
 class StartGateway:
-    """run.py -> GatewayActor: open the OCPP listener. Answer: GatewayStarted or GatewayFailed."""
+    """RegistryActor -> GatewayActor: reserve the OCPP address for the station
+    hosts. Answer: GatewayStarted or GatewayFailed."""
 
     settings: Settings
-    supervisors: tuple[Any, ...]
 
 
 @dataclass(frozen=True)

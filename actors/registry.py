@@ -1,21 +1,33 @@
-"""RegistryActor: the node's root; routes station ids to their supervisor shard.
+"""RegistryActor: the node's root; supervises the node and knows where each station is served.
 
 One per node, created by run.py with the global name ``csms-registry`` so the
-control script can find it. It starts the station supervisors (shards, see
-``actors.supervisor``), the scheduler and the metrics exporter; answers the
-control script's data-management commands (``actors.admin``); forwards
-station lookups, timers and removals to the station's shard; and stops the
-whole node if run.py dies, rather than living on as an orphan.
+control script can find it. It creates and supervises the scheduler, the
+gateway (the OCPP address), ``--hosts`` station hosts and the metrics
+exporter: any of them that dies is created again at once (repeated deaths
+back off up to ``MAX_BACKOFF``). run.py restores the registry itself.
 
-Per-connection traffic never passes here: the gateway talks to the shards.
+The directory: station id -> the host holding its connection, as a lease.
+A host asks for the leases of the stations that completed an upgrade on it
+(AcquireLeases); the newest connection wins, so a lease held by another host
+is revoked there (RevokeLeases: that host closes the old connection) and
+granted here. A host whose process died loses all its leases, and those
+stations are marked disconnected.
+
+Routing: ``ctl`` asks LookupStation and gets the holding host's address (or
+None: not connected, answered at once); scheduler timers go to the holding
+host, or to any host for a station that is not connected (its station actor
+is made from storage for the timer and dropped after). Timer requests from
+hosts (ScheduleTimer / CancelTimer) go on to the current scheduler.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
+import time
+import zlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,30 +35,57 @@ from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMes
 
 from actors import admin
 from actors.errors import CommandError
-from actors.exporter import MetricsExporterActor, StartExporter
+from actors.exporter import ExporterFailed, ExporterStarted, MetricsExporterActor, StartExporter
+from actors.host import StationHostActor
 from actors.messages import (
+    AcquireLeases,
     AdminCommand,
     AdminReply,
+    CancelTimer,
+    GatewayFailed,
+    GatewayStarted,
+    HostFailed,
+    HostStarted,
+    LeasesGranted,
     LookupStation,
-    PrespawnStations,
+    RegistryFailed,
     RegistryStarted,
+    ReleaseLeases,
     RetireStation,
+    RevokeLeases,
     SchedulerStarted,
+    ScheduleTimer,
+    StartGateway,
+    StartHost,
     StartRegistry,
     StartScheduler,
-    StartSupervisor,
-    SupervisorStarted,
+    StationAddressReply,
     TimerFired,
 )
 from actors.scheduler import SchedulerActor
 from actors.settings import Settings
-from actors.supervisor import SUPERVISORS, StationSupervisorActor, shard_of
 from storage import Store, iso, parse_time
 
 log = logging.getLogger(__name__)
 
 GLOBAL_NAME = "csms-registry"
 HOUSEKEEPING = "housekeeping"  # every second: WAL checkpoint, orphan guard
+RESTART = "restart"
+MAX_BACKOFF = 10.0
+HEALTHY_AFTER = 60.0
+
+
+@dataclass
+class _Child:
+    """One supervised actor: what it is, its address, and its crash history."""
+
+    role: str  # "scheduler" | "gateway" | "exporter" | "host"
+    index: int = 0
+    address: Any = None
+    ready: bool = False
+    pid: int = 0
+    crashes: int = 0
+    started: float = 0.0
 
 
 class RegistryActor(Actor):
@@ -54,12 +93,12 @@ class RegistryActor(Actor):
         super().__init__()
         self.settings: Settings | None = None
         self.store: Store | None = None
-        self.supervisors: list[Any] = []
-        self.started: set[int] = set()
-        self.scheduler: Any = None
-        self.exporter: Any = None
+        self.children: list[_Child] = []
+        self.directory: dict[str, int] = {}  # station id -> host index
         self.starter: Any = None
         self.started_at = ""
+        self.port = 0
+        self.announced = False
         self.stopping = False
 
     def receiveMessage(self, message: Any, sender: Any) -> None:
@@ -69,70 +108,143 @@ class RegistryActor(Actor):
             log.exception("registry: error handling %s", type(message).__name__)
 
     def _dispatch(self, message: Any, sender: Any) -> None:
-        if isinstance(message, LookupStation):
-            self.send(self._shard(message.station_id), LookupStation(message.station_id, reply_to=sender))
+        if isinstance(message, AcquireLeases):
+            self._acquire(message, sender)
+        elif isinstance(message, ReleaseLeases):
+            for station_id in message.station_ids:
+                if self.directory.get(station_id) == message.index:
+                    del self.directory[station_id]
+        elif isinstance(message, LookupStation):
+            self._lookup(message, sender)
+        elif isinstance(message, (ScheduleTimer, CancelTimer)):
+            scheduler = self._child("scheduler")
+            if scheduler.address is not None:
+                self.send(scheduler.address, message)
+        elif isinstance(message, TimerFired):
+            self._route_timer(message)
         elif isinstance(message, AdminCommand):
             self.send(sender, self._admin(message))
-        elif isinstance(message, TimerFired):
-            self.send(self._shard(message.station_id), message)
-        elif isinstance(message, WakeupMessage) and message.payload == HOUSEKEEPING:
-            self._housekeeping()
-        elif isinstance(message, SupervisorStarted):
-            self._supervisor_started(message)
+        elif isinstance(message, WakeupMessage):
+            self._wakeup(message.payload)
+        elif isinstance(message, (HostStarted, GatewayStarted, ExporterStarted, SchedulerStarted)):
+            self._child_started(message, sender)
+        elif isinstance(message, (HostFailed, GatewayFailed, ExporterFailed)):
+            self._child_failed(message)
+        elif isinstance(message, ChildActorExited):
+            self._child_exited(message.childAddress)
         elif isinstance(message, StartRegistry):
             self._start(message, sender)
-        elif isinstance(message, SchedulerStarted):
-            log.info("scheduler started with %d timers", message.timers)
-        elif isinstance(message, ChildActorExited):
-            if not self.stopping:
-                log.error("registry: child actor %s exited", message.childAddress)
         elif isinstance(message, ActorExitRequest):
             self.stopping = True
 
-    def _shard(self, station_id: str) -> Any:
-        return self.supervisors[shard_of(station_id, len(self.supervisors))]
+    # -- start and supervision ----------------------------------------------------
 
     def _start(self, message: StartRegistry, sender: Any) -> None:
         if self.settings is not None:
-            if len(self.started) == len(self.supervisors):
-                self.send(sender, RegistryStarted(self.started_at, tuple(self.supervisors)))
+            if self.announced:
+                self.send(sender, RegistryStarted(self.started_at, os.getpid(), self.port))
             return
         self.settings, self.starter = message.settings, sender
         logging.getLogger().setLevel(self.settings.log_level)
         self.store = Store(self.settings.db, migrate_schema=False)
         self.store.mark_all_disconnected()
         self.started_at = iso(datetime.now(timezone.utc))
-        # Everything is imported by now: freeze it so the forked children share
-        # those pages copy-on-write (ARCHITECTURE.md, ~5 MB PSS per station).
-        gc.collect()
-        gc.freeze()
-        self.scheduler = self.createActor(SchedulerActor)
-        self.supervisors = [self.createActor(StationSupervisorActor) for _ in range(SUPERVISORS)]
-        for index, supervisor in enumerate(self.supervisors):
-            self.send(supervisor, StartSupervisor(self.settings, index, self.scheduler))
-        self.send(self.scheduler, StartScheduler(self.settings, self.myAddress))
-        self.exporter = self.createActor(MetricsExporterActor)
-        self.send(self.exporter, StartExporter(self.settings))
+        # The gateway first: a port in use is reported before any host starts.
+        self.children = [_Child("gateway"), _Child("scheduler"), _Child("exporter")]
+        self.children += [_Child("host", index) for index in range(max(1, self.settings.hosts))]
+        self._create(self._child("gateway"))
         self.wakeupAfter(1.0, payload=HOUSEKEEPING)
 
-    def _supervisor_started(self, message: SupervisorStarted) -> None:
-        assert self.store is not None
-        self.started.add(message.index)
-        if len(self.started) < len(self.supervisors):
+    def _child(self, role: str, index: int = 0) -> _Child:
+        return next(c for c in self.children if c.role == role and c.index == index)
+
+    def _hosts(self) -> list[_Child]:
+        return [c for c in self.children if c.role == "host"]
+
+    def _create(self, child: _Child) -> None:
+        assert self.settings is not None
+        kind = {"scheduler": SchedulerActor, "gateway": _gateway_class(), "exporter": MetricsExporterActor,
+                "host": StationHostActor}[child.role]
+        child.address, child.ready, child.started = self.createActor(kind), False, time.monotonic()
+        if child.role == "scheduler":
+            self.send(child.address, StartScheduler(self.settings, self.myAddress))
+        elif child.role == "gateway":
+            self.send(child.address, StartGateway(self.settings))
+        elif child.role == "exporter":
+            self.send(child.address, StartExporter(self.settings))
+        else:
+            self.send(child.address, StartHost(self.settings, child.index, self.myAddress))
+
+    def _child_started(self, message: Any, sender: Any) -> None:
+        child = next((c for c in self.children if c.address == sender), None)
+        if child is None:
             return
-        # Known stations get their actor at once, so that a reconnect storm after
-        # a restart finds them ready (ARCHITECTURE.md).
-        shards: list[list[str]] = [[] for _ in self.supervisors]
-        for row in self.store.list_stations():
-            shards[shard_of(row["id"], len(self.supervisors))].append(row["id"])
-        for supervisor, station_ids in zip(self.supervisors, shards, strict=True):
-            if station_ids:
-                self.send(supervisor, PrespawnStations(tuple(station_ids)))
-        self.send(self.starter, RegistryStarted(self.started_at, tuple(self.supervisors)))
+        child.ready = True
+        child.pid = getattr(message, "pid", 0)
+        if isinstance(message, GatewayStarted):
+            self.port = message.port
+            if not self.announced:  # the rest of the node, now that the port is ours
+                for other in self.children:
+                    if other.role != "gateway" and other.address is None:
+                        self._create(other)
+        elif isinstance(message, SchedulerStarted):
+            log.info("scheduler started with %d timers", message.timers)
+        if not self.announced and all(c.ready for c in self.children):
+            self.announced = True
+            self.send(self.starter, RegistryStarted(self.started_at, os.getpid(), self.port))
+
+    def _child_failed(self, message: Any) -> None:
+        reason = message.reason
+        if not self.announced:
+            log.error("registry: the node cannot start: %s", reason)
+            self.announced = True  # answered: a failure
+            self.send(self.starter, RegistryFailed(reason))
+        else:
+            log.error("registry: a restarted actor failed: %s", reason)
+
+    def _child_exited(self, address: Any) -> None:
+        # Compare addresses as objects: right after createActor an address is
+        # still Thespian's local placeholder, whose string form differs.
+        child = next((c for c in self.children if c.address == address), None)
+        if child is None or self.stopping:
+            return
+        child.address, child.ready = None, False
+        if child.role == "host":
+            self._host_lost(child.index)
+        child.crashes = 1 if time.monotonic() - child.started > HEALTHY_AFTER else child.crashes + 1
+        delay = min(MAX_BACKOFF, 0.5 * 2 ** (child.crashes - 2)) if child.crashes > 1 else 0.0
+        log.warning("registry: %s %s exited unexpectedly (crash %d); restarting in %.1fs",
+                    child.role, child.index if child.role == "host" else "", child.crashes, delay)
+        if delay:
+            self.wakeupAfter(delay, payload=(RESTART, child.role, child.index))
+        else:
+            self._create(child)
+
+    def _host_lost(self, index: int) -> None:
+        """A host died: its connections are gone; its stations are not connected."""
+        assert self.store is not None
+        lost = [sid for sid, held in self.directory.items() if held == index]
+        now = datetime.now(timezone.utc)
+        for station_id in lost:
+            del self.directory[station_id]
+            try:
+                self.store.mark_connected(station_id, False, now)
+            except Exception:
+                log.warning("registry: could not mark %s disconnected", station_id, exc_info=True)
+        log.warning("registry: station host %d lost %d connections", index, len(lost))
+
+    def _wakeup(self, payload: Any) -> None:
+        if payload == HOUSEKEEPING:
+            self._housekeeping()
+        elif isinstance(payload, tuple) and payload[:1] == (RESTART,):
+            _, role, index = payload
+            child = self._child(role, index)
+            if child.address is None and not self.stopping:
+                self._create(child)
 
     def _housekeeping(self) -> None:
-        """Every second: checkpoint the WAL (station actors do not, see Store), and
-        if run.py died, end the whole system rather than live on as an orphan."""
+        """Every second: checkpoint the WAL (the hosts' writers do not), and if
+        run.py died, end the whole system rather than live on as an orphan."""
         assert self.settings is not None and self.store is not None
         try:
             self.store.checkpoint()
@@ -148,6 +260,41 @@ class RegistryActor(Actor):
             os._exit(0)
         self.wakeupAfter(1.0, payload=HOUSEKEEPING)
 
+    # -- the directory --------------------------------------------------------------
+
+    def _acquire(self, message: AcquireLeases, sender: Any) -> None:
+        revoked: dict[int, list[str]] = {}
+        for station_id in message.station_ids:
+            held = self.directory.get(station_id)
+            if held is not None and held != message.index:
+                revoked.setdefault(held, []).append(station_id)
+            self.directory[station_id] = message.index
+        for index, station_ids in revoked.items():
+            host = self._child("host", index)
+            if host.address is not None:
+                self.send(host.address, RevokeLeases(tuple(station_ids), "replaced by a new connection"))
+        self.send(sender, LeasesGranted(message.station_ids))
+
+    def _holder(self, station_id: str) -> Any:
+        index = self.directory.get(station_id)
+        return self._child("host", index).address if index is not None else None
+
+    def _lookup(self, message: LookupStation, sender: Any) -> None:
+        assert self.store is not None and self.settings is not None
+        address = self._holder(message.station_id)
+        known = address is not None or self.store.get_station(message.station_id) is not None
+        self.send(message.reply_to or sender, StationAddressReply(message.station_id, address, known, self.settings.call_timeout))
+
+    def _route_timer(self, timer: TimerFired) -> None:
+        address = self._holder(timer.station_id)
+        if address is None:
+            hosts = [h for h in self._hosts() if h.address is not None]
+            if not hosts:
+                log.error("registry: no station host for timer %s", timer.key)
+                return
+            address = hosts[zlib.crc32(timer.station_id.encode("utf-8")) % len(hosts)].address
+        self.send(address, timer)
+
     # -- control script ----------------------------------------------------------
 
     def _admin(self, message: AdminCommand) -> AdminReply:
@@ -162,8 +309,17 @@ class RegistryActor(Actor):
             result = dict(result, started_at=self.started_at, uptime_s=round(uptime))
         elif message.command == "station.remove":
             station_id = str(message.args.get("id"))
-            self.send(self._shard(station_id), RetireStation(station_id))
+            address = self._holder(station_id)
+            if address is not None:
+                self.send(address, RetireStation(station_id))
         return AdminReply(result=result)
+
+
+def _gateway_class() -> type:
+    # gateway imports actors, never the other way round at import time.
+    from gateway.gateway import GatewayActor
+
+    return GatewayActor
 
 
 def instance_pids(admin_port: int) -> list[int]:

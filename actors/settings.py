@@ -43,5 +43,7 @@ class Settings:
     metrics_dir: str = ""
     # PID of the run.py process; the registry stops the system if it dies.
     parent_pid: int = 0
+    # Station-host processes (``--hosts``); 0 means one per core.
+    hosts: int = 0
     # Label the per-station gauges with station ids (cardinality!).
     per_station_labels: bool = False

@@ -1,159 +1,76 @@
-"""GatewayActor: owns the OCPP listening socket (one per node).
+"""GatewayActor: owns the node's OCPP address (one per node).
 
-The listener (``gateway.listener``) runs its asyncio loop in a thread of this
-actor's process. The thread reaches the actor through a socketpair that the
-actor watches with ThespianWatch: a line ``ensure <token> <station id>`` asks
-for a station actor, and the actor answers ``<token> ok|fail`` once the
-station's supervisor replied. Station actors are created by the supervisors, never here
-(a fork taken from a threaded process can inherit held locks).
+The station hosts accept connections themselves, each on its own listening
+socket in one ``SO_REUSEPORT`` group (ARCHITECTURE.md, "Connections"), and
+run the upgrade and admission (``actors.host_loop``). The gateway holds a
+socket bound into that group but never listening: it takes no connection
+(the kernel only hands them to listening members), yet it keeps the address
+reserved while hosts come and go, and it is where a port already taken by
+another program is found, once, with a clear error, before any host starts.
+A socket with ``SO_REUSEPORT`` only shares its port with sockets of the same
+user, so no other local user can join the group and take connections.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
-import threading
 from typing import Any
 
-from thespian.actors import Actor, ActorExitRequest, ThespianWatch, WatchMessage
+from thespian.actors import Actor, ActorExitRequest
 
-from actors.messages import (
-    EnsureStation,
-    GatewayFailed,
-    GatewayStarted,
-    StartGateway,
-    StationFailed,
-    StationReady,
-)
-from actors.settings import Settings
-from actors.supervisor import shard_of
-from gateway.listener import ENSURE_TIMEOUT, Listener
+from actors.messages import GatewayFailed, GatewayStarted, StartGateway
 
 log = logging.getLogger(__name__)
+
+
+def reserve(host: str, port: int) -> socket.socket:
+    """Bind (not listen) ``host:port`` into the node's SO_REUSEPORT group.
+
+    Raises OSError (EADDRINUSE) when anything listens there already: also
+    another central system of the same user, which could otherwise share the
+    port silently."""
+    probe = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
+    try:
+        with socket.create_connection((probe, port), timeout=0.5):
+            pass
+    except OSError:
+        pass
+    else:
+        raise OSError(98, "[Errno 98] Address already in use (something listens there)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class GatewayActor(Actor):
     def __init__(self) -> None:
         super().__init__()
-        self.settings: Settings | None = None
-        self.supervisors: tuple[Any, ...] = ()
-        self.actor_end: socket.socket | None = None
-        self.buffer = b""
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.thread: threading.Thread | None = None
+        self.sock: socket.socket | None = None
 
-    def receiveMessage(self, message: Any, sender: Any) -> Any:
-        try:
-            if isinstance(message, WatchMessage):
-                self._read_requests()
-            elif isinstance(message, (StationReady, StationFailed)):
-                ok = isinstance(message, StationReady)
-                self._answer(message.token, ok)
-            elif isinstance(message, StartGateway):
-                self._start(message, sender)
-            elif isinstance(message, ActorExitRequest):
-                self._stop()
-                return None
-        except Exception:
-            log.exception("gateway: error handling %s", type(message).__name__)
-        return ThespianWatch([self.actor_end.fileno()] if self.actor_end else [])
+    def receiveMessage(self, message: Any, sender: Any) -> None:
+        if isinstance(message, StartGateway):
+            self._start(message, sender)
+        elif isinstance(message, ActorExitRequest) and self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
     def _start(self, message: StartGateway, sender: Any) -> None:
-        if self.settings is not None:
-            return
-        self.settings, self.supervisors = message.settings, message.supervisors
-        logging.getLogger().setLevel(self.settings.log_level)
-        self.actor_end, thread_end = socket.socketpair()
-        self.actor_end.setblocking(False)
-        bridge = _Bridge(thread_end)
-        listener = Listener(self.settings, bridge.ensure)
-        try:
-            port = listener.bind()
-        except OSError as exc:
-            self.send(sender, GatewayFailed(f"cannot listen on {self.settings.host}:{self.settings.port}: {exc}"))
-            return
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=_run, args=(self.loop, listener, bridge), name="ocpp-listener", daemon=True)
-        self.thread.start()
-        log.info("gateway: OCPP listener on %s:%d", self.settings.host, port)
+        settings = message.settings
+        logging.getLogger().setLevel(settings.log_level)
+        if self.sock is None:
+            try:
+                self.sock = reserve(settings.host, settings.port)
+            except OSError as exc:
+                self.send(sender, GatewayFailed(f"cannot listen on {settings.host}:{settings.port}: {exc}"))
+                return
+        port = self.sock.getsockname()[1]
+        log.info("gateway: OCPP address %s:%d reserved for the station hosts", settings.host, port)
         self.send(sender, GatewayStarted(port))
-
-    def _read_requests(self) -> None:
-        assert self.actor_end is not None
-        try:
-            while chunk := self.actor_end.recv(65536):
-                self.buffer += chunk
-        except BlockingIOError:
-            pass
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            verb, token, station_id = line.decode("utf-8").split(" ", 2)
-            if verb == "ensure":
-                supervisor = self.supervisors[shard_of(station_id, len(self.supervisors))]
-                self.send(supervisor, EnsureStation(station_id, int(token)))
-
-    def _answer(self, token: int, ok: bool) -> None:
-        assert self.actor_end is not None
-        self.actor_end.setblocking(True)
-        try:
-            self.actor_end.sendall(f"{token} {'ok' if ok else 'fail'}\n".encode())
-        finally:
-            self.actor_end.setblocking(False)
-
-    def _stop(self) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        if self.thread is not None:
-            self.thread.join(timeout=2.0)
-
-
-class _Bridge:
-    """The listener thread's side of the socketpair: ``await ensure(station_id)``."""
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        self.sock.setblocking(False)
-        self.next_token = 0
-        self.waiting: dict[int, asyncio.Future[bool]] = {}
-        self.buffer = b""
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.add_reader(self.sock.fileno(), self._readable)
-
-    async def ensure(self, station_id: str) -> bool:
-        loop = asyncio.get_running_loop()
-        self.next_token += 1
-        token = self.next_token
-        future: asyncio.Future[bool] = loop.create_future()
-        self.waiting[token] = future
-        try:
-            await loop.sock_sendall(self.sock, f"ensure {token} {station_id}\n".encode("utf-8"))
-            return await asyncio.wait_for(future, ENSURE_TIMEOUT)
-        except asyncio.TimeoutError:
-            return False
-        finally:
-            self.waiting.pop(token, None)
-
-    def _readable(self) -> None:
-        try:
-            while chunk := self.sock.recv(65536):
-                self.buffer += chunk
-        except BlockingIOError:
-            pass
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            token, _, verdict = line.decode().partition(" ")
-            future = self.waiting.get(int(token))
-            if future is not None and not future.done():
-                future.set_result(verdict == "ok")
-
-
-def _run(loop: asyncio.AbstractEventLoop, listener: Listener, bridge: _Bridge) -> None:
-    asyncio.set_event_loop(loop)
-    bridge.start(loop)
-    loop.create_task(listener.serve())
-    try:
-        loop.run_forever()
-    finally:
-        loop.close()

@@ -91,8 +91,17 @@ class StoreBase:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, committed on exit, rolled back on error."""
+        """One short write transaction, committed on exit, rolled back on error.
+
+        Inside a group (``group()``, a station host's loop turn) it is a
+        savepoint of the group's transaction instead: its writes commit with
+        the group, and an error undoes only its own part.
+        """
         conn = self.db.conn
+        if conn.in_transaction:
+            with self.savepoint():
+                yield conn
+            return
         _retry(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
             yield conn
@@ -100,6 +109,42 @@ class StoreBase:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo this block's writes if it raises; keep them (uncommitted) if not."""
+        conn = self.db.conn
+        conn.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO part")
+            conn.execute("RELEASE part")
+            raise
+        conn.execute("RELEASE part")
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: every write inside is one transaction, committed on exit.
+
+        Used by a station host's writer (ARCHITECTURE.md, "Group commit"): the
+        writes of all frames handled in one turn commit together, and only then
+        are their replies sent. Raises what COMMIT raises; then nothing of the
+        group is kept.
+        """
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout, off the event loop
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query; every row as a dict."""

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from storage.base import Row, _retry
+from storage.base import LOCK_WAIT, Row, _retry
 from storage.configuration import ConfigurationMixin
 from storage.firmware import FirmwareMixin
 from storage.local_list import LocalListMixin
@@ -41,15 +41,21 @@ class Store(
     database is waited for up to 10 s).
     """
 
-    def __init__(self, path: str, *, migrate_schema: bool = True, checkpoints: bool = True) -> None:
+    def __init__(
+        self, path: str, *, migrate_schema: bool = True, checkpoints: bool = True, writer: bool = False
+    ) -> None:
+        """``writer``: a station host's group-commit writer. It runs on a thread of
+        its own, so SQLite's busy handler may wait for the lock (up to LOCK_WAIT),
+        and every commit is durable across power loss (``synchronous=FULL``)."""
         self.path = path
         self.db = Database(path)
         # Autocommit: one statement = one transaction; StoreBase.write() for more.
         self.db.conn.isolation_level = None
         conn = self.db.conn
-        conn.execute("PRAGMA busy_timeout=0")  # storage.base._retry waits instead
+        # storage.base._retry waits for the others; the writer lets SQLite wait.
+        conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000) if writer else 0}")
         _enable_wal(conn)
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if writer else 'NORMAL'}")
         if not checkpoints:
             # The writer that crosses the WAL threshold would copy pages back and
             # fsync inside its own reply; one process checkpoints for everyone.

@@ -54,6 +54,8 @@ def test_only_the_ocpp_and_metrics_ports_listen_beyond_loopback(public_csms: Cen
     assert exposed == {("0.0.0.0", public_csms.port), ("0.0.0.0", public_csms.metrics_port)}
     on_loopback = {s.local_port for s in listening if s.is_loopback}
     assert public_csms.admin_port in on_loopback
-    # Every actor process has its own Thespian port: the station actor's is on loopback too.
+    # Every actor process has its own Thespian port: the station host's is on loopback too,
+    # and the only socket it listens on beyond loopback is the OCPP port it accepts on.
     assert any(station_actor in pids and s.is_loopback for s, pids in listening.items())
-    assert not any(station_actor in pids and not s.is_loopback for s, pids in listening.items())
+    host_public = {s.local_port for s, pids in listening.items() if station_actor in pids and not s.is_loopback}
+    assert host_public == {public_csms.port}

@@ -89,7 +89,7 @@ quiet = {"version": 1, "disable_existing_loggers": False,
 system = ActorSystem("multiprocTCPBase", {"Admin Port": int(sys.argv[1])}, logDefs=quiet)
 registry = system.createActor("actors.registry.RegistryActor", globalName="csms-registry")
 found = system.ask(registry, LookupStation(sys.argv[2]), 10)
-state = system.ask(found.address, GetStationState(), 10)
+state = system.ask(found.address, GetStationState(sys.argv[2]), 10)
 print(json.dumps({"outstanding": state.outstanding, "queued": state.queued}))
 """
 
