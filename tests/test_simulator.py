@@ -397,6 +397,8 @@ def test_bench_options_for_the_three_modes() -> None:
     open_loop = bench._options(["--only", "ours", "--open-loop", "10000", "--ramp", "0"])
     assert (open_loop.mode, open_loop.sizes, open_loop.rate, open_loop.ramp) == (
         "open-loop", (10000,), 0.1, 0.0)
+    assert (closed.warmup, open_loop.warmup) == (bench.WARMUP, bench.OPEN_LOOP_WARMUP)
+    assert bench._options(["--only", "ours", "--open-loop", "5", "--warmup", "2"]).warmup == 2.0
     idle = bench._options(["--only", "ours", "--idle-known", "10000"])
     assert (idle.mode, idle.idle_known, idle.register) == ("idle-known", 10000, "db")
 
