@@ -165,8 +165,18 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
         signal.signal(sig, lambda *_: stop.set())
     code = 0
 
-    def start_registry() -> RegistryStarted:
-        registry = system.createActor(RegistryActor, globalName=GLOBAL_NAME)
+    def start_registry(retry_for: float = 0.0) -> RegistryStarted:
+        deadline = time.monotonic() + retry_for
+        while True:
+            try:
+                registry = system.createActor(RegistryActor, globalName=GLOBAL_NAME)
+                break
+            except Exception:
+                # Restoring: the admin may still hold the dead registry's global name
+                # until it has seen the child exit.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
         ready = system.ask(registry, StartRegistry(settings), 60)
         if isinstance(ready, RegistryFailed):
             raise RuntimeError(ready.reason)
@@ -188,11 +198,14 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
             # The registry was killed: its node is headless. End what is left of it
             # (hosts, scheduler, gateway, exporter; not the admin) and start it anew.
             log.error("the registry (pid %d) is gone: restarting the node's actors", ready.pid)
+            # Keep the admin and its other children (Thespian's logger): the registry's
+            # orphans are no longer the admin's children.
+            keep = (os.getpid(), admin_pid, *(p for p in instance_pids(settings.admin_port) if _parent_of(p) == admin_pid))
             for pid in instance_pids(settings.admin_port):
-                if pid not in (os.getpid(), admin_pid):
+                if pid not in keep:
                     _kill(pid)
-            _wait_gone(settings.admin_port, keep=(os.getpid(), admin_pid), timeout=5.0)
-            ready = start_registry()
+            _wait_gone(settings.admin_port, keep=keep, timeout=5.0)
+            ready = start_registry(retry_for=15.0)
             log.info("registry restored (pid %d)", ready.pid)
         log.info("stopping")
     except Exception as exc:

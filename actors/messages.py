@@ -201,9 +201,12 @@ class AdminReply:
 @dataclass(frozen=True)
 class StartGateway:
     """RegistryActor -> GatewayActor: reserve the OCPP address for the station
-    hosts. Answer: GatewayStarted or GatewayFailed."""
+    hosts. Answer: GatewayStarted or GatewayFailed. ``rejoin`` is set when a
+    killed gateway is replaced: the hosts listening on the port are ours, so the
+    "something listens there" probe is skipped."""
 
     settings: Settings
+    rejoin: bool = False
 
 
 @dataclass(frozen=True)

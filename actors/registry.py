@@ -169,7 +169,7 @@ class RegistryActor(Actor):
         if child.role == "scheduler":
             self.send(child.address, StartScheduler(self.settings, self.myAddress))
         elif child.role == "gateway":
-            self.send(child.address, StartGateway(self.settings))
+            self.send(child.address, StartGateway(self.settings, rejoin=self.announced))
         elif child.role == "exporter":
             self.send(child.address, StartExporter(self.settings))
         else:
@@ -298,7 +298,10 @@ class RegistryActor(Actor):
     # -- control script ----------------------------------------------------------
 
     def _admin(self, message: AdminCommand) -> AdminReply:
-        assert self.store is not None
+        if self.store is None:
+            # A registry that was never started: the control script created it by its
+            # global name while run.py was restoring a killed one.
+            return AdminReply(error="the central system is restarting; try again in a few seconds", exit_code=6)
         now = datetime.now(timezone.utc)
         try:
             result = admin.run_admin(self.store, message.command, dict(message.args), now)

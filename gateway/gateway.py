@@ -24,19 +24,14 @@ from actors.messages import GatewayFailed, GatewayStarted, StartGateway
 log = logging.getLogger(__name__)
 
 
-def reserve(host: str, port: int) -> socket.socket:
+def reserve(host: str, port: int, *, probe_first: bool = True) -> socket.socket:
     """Bind (not listen) ``host:port`` into the node's SO_REUSEPORT group.
 
     Raises OSError (EADDRINUSE) when anything listens there already: also
     another central system of the same user, which could otherwise share the
-    port silently."""
-    probe = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
-    try:
-        with socket.create_connection((probe, port), timeout=0.5):
-            pass
-    except OSError:
-        pass
-    else:
+    port silently. A gateway that replaces a killed one rejoins without the
+    probe (``probe_first=False``): our own hosts listen there."""
+    if probe_first and _listening(host, port):
         raise OSError(98, "[Errno 98] Address already in use (something listens there)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -48,6 +43,15 @@ def reserve(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _listening(host: str, port: int) -> bool:
+    probe = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
+    try:
+        with socket.create_connection((probe, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 class GatewayActor(Actor):
@@ -67,7 +71,7 @@ class GatewayActor(Actor):
         logging.getLogger().setLevel(settings.log_level)
         if self.sock is None:
             try:
-                self.sock = reserve(settings.host, settings.port)
+                self.sock = reserve(settings.host, settings.port, probe_first=not message.rejoin)
             except OSError as exc:
                 self.send(sender, GatewayFailed(f"cannot listen on {settings.host}:{settings.port}: {exc}"))
                 return
