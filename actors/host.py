@@ -80,13 +80,17 @@ class _Outbox:
             pass
 
     def take(self) -> list[tuple[str, Any, Any]]:
-        with self.lock:
-            self.signalled = False
+        # Drain the wake-up bytes first, then clear the flag: cleared before the
+        # drain, a put() in between had its byte swallowed and left the flag set,
+        # so every later put() stayed silent (leases of a connect storm waited
+        # for the next unrelated wake-up, or for ever).
         try:
             while self.actor_end.recv(4096):
                 pass
         except BlockingIOError:
             pass
+        with self.lock:
+            self.signalled = False
         taken = []
         while self.items:
             taken.append(self.items.popleft())
