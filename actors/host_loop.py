@@ -19,8 +19,8 @@ After the upgrade the host asks the registry for the station's lease (newest
 connection wins, also across hosts) and only then serves it. Frames go to the
 host's writer (``actors.host_worker``) as they arrive; what the writer
 releases after its commit comes back here with ``deliver``. Nothing on this
-loop sleeps, waits for a lock or blocks on a socket: the registration and
-password check (PBKDF2) run in a small thread pool.
+loop sleeps, waits for a lock or blocks on a socket: the station lookup and
+password check (PBKDF2) run in a small thread pool, which only reads.
 """
 
 from __future__ import annotations
@@ -229,13 +229,14 @@ class HostLoop:
         return response
 
     def _authorise(self, station_id: str, headers: Headers) -> tuple[int, str]:
-        """In the auth pool: registration and HTTP Basic. (0, "") means admitted."""
+        """In the auth pool: known or admissible, and HTTP Basic. (0, "") means admitted."""
         store = self._store()
         if store.get_station(station_id) is None:
             if self.settings.unknown_stations != "accept":
                 return 404, "unknown charge point"
-            store.upsert_station(station_id)
-            log.info("registered unknown charge point %s", station_id)
+            # Admitted; its row is written by the writer when the connection opens
+            # (actors.station), in one group commit with the rest of that turn.
+            return 0, ""
         if store.station_requires_password(station_id):
             credentials = handshake.basic_credentials(headers.get("Authorization"))
             if credentials is None:

@@ -66,6 +66,7 @@ class Station:
         self.out = effects
         self.pid = pid
         row = store.get_station(station_id)
+        self.registered = row is not None
         # OCPP-J §5.4: a station Accepted before is served without a new BootNotification.
         self.ever_accepted = bool(row and row.get("ever_accepted"))
         self.boot_status: str | None = (row or {}).get("last_boot_status")
@@ -99,7 +100,12 @@ class Station:
         self.link = link
         self.seen_ids.clear()
         self.window_start, self.window_calls = time.monotonic(), 0  # the flood limit is per connection
-        self.store.mark_connected(self.station_id, True, _now())
+        self.store.mark_connected(self.station_id, True, _now())  # creates the row of an unknown one
+        if not self.registered:
+            # Admitted by --unknown-stations accept: registered here, in the writer's
+            # group commit, after the upgrade completed (never by the handshake).
+            self.registered = True
+            log.info("registered unknown charge point %s", self.station_id)
         metrics.connection_event("opened")
         log.info("station %s: connected from %s", self.station_id, link.peer)
 
