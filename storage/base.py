@@ -17,6 +17,7 @@ sleeps (see ``_retry``), for at most ``LOCK_WAIT`` seconds.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import sqlite3
@@ -83,6 +84,7 @@ class StoreBase:
     """Owns ``db``; subclasses add the table-specific methods."""
 
     db: Database
+    _turn_lock: Any = None  # a station host writer's lock file (storage.db.Store(writer=True))
 
     @property
     def conn(self) -> RetryingConnection:
@@ -133,18 +135,30 @@ class StoreBase:
         group is kept.
         """
         conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout, off the event loop
+        turns = self._turn_lock
+        if turns is not None:
+            # The hosts' writers take turns in the order the kernel wakes them:
+            # SQLite's busy handler polls with sleeps of up to 100 ms, and a
+            # writer that just committed takes the lock again before a sleeping
+            # one wakes (measured with two hosts, closed loop, 1000 stations:
+            # p50 47 ms but p99 1.3 s; one host alone: p99 154 ms).
+            fcntl.flock(turns, fcntl.LOCK_EX)
         try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout, off the event loop
+            try:
+                yield
+            except BaseException:
                 conn.execute("ROLLBACK")
-            raise
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            if turns is not None:
+                fcntl.flock(turns, fcntl.LOCK_UN)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query; every row as a dict."""

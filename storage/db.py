@@ -61,6 +61,9 @@ class Store(
             # fsync inside its own reply; one process checkpoints for everyone.
             conn.execute("PRAGMA wal_autocheckpoint=0")
         self._last_touch: dict[str, datetime] = {}
+        if writer and path != ":memory:":
+            # Beside the database: the hosts' writers queue on it (StoreBase.group).
+            self._turn_lock = open(f"{path}-writers.lock", "a")  # noqa: SIM115 - closed in close()
         if migrate_schema:
             _retry(lambda: migrate(self.db))
 
@@ -71,6 +74,9 @@ class Store(
     def close(self) -> None:
         """Close the connection; the Store is unusable afterwards."""
         self.db.close()
+        if self._turn_lock is not None:
+            self._turn_lock.close()
+            self._turn_lock = None
 
     def summary(self) -> Row:
         """Counts for the ``status`` command and the metrics collector."""
