@@ -152,13 +152,14 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
 
     from thespian.actors import ActorSystem
 
-    from actors import loopback
+    from actors import loopback, peercred
     from actors.messages import RegistryFailed, RegistryStarted, StartRegistry
     from actors.registry import GLOBAL_NAME, RegistryActor, instance_pids, kill_instance
     from storage import Store
 
     Store(settings.db).close()  # create and migrate here; actors open it with migrate_schema=False
     loopback.install()
+    peercred.install()
     system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

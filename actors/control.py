@@ -143,9 +143,10 @@ def _admin_port_open(port: int) -> bool:
 def _connect(port: int) -> Any:
     from thespian.actors import ActorSystem
 
-    from actors import loopback
+    from actors import loopback, peercred
 
     loopback.install()
+    peercred.install()
     return ActorSystem("multiprocTCPBase", {"Admin Port": port}, logDefs=_QUIET_LOGS)
 
 
