@@ -191,11 +191,14 @@ class Station:
 
     def _after_inbound(self, ctx: core.Context, call: ocppj.Call, reply: dict[str, Any]) -> None:
         """Bookkeeping of other profiles that a Core message triggers (reservations, profiles)."""
+        if call.action not in ("StartTransaction", "StopTransaction"):
+            self._apply(ctx)  # no bookkeeping: spare the savepoint (two statements per frame)
+            return
         try:
             with self.store.savepoint():
                 if call.action == "StartTransaction":
                     bookkeeping.on_transaction_started(ctx, call.payload, reply["transactionId"])
-                elif call.action == "StopTransaction":
+                else:
                     bookkeeping.on_transaction_stopped(ctx, call.payload["transactionId"])
         except Exception:  # never fail the reply for bookkeeping
             log.exception("station %s: bookkeeping after %s failed", self.station_id, call.action)
