@@ -112,6 +112,25 @@ _PREPARE: dict[str, Callable[[Context, Payload, dict[str, Any]], list[Payload]]]
 # -- results ------------------------------------------------------------------------
 
 
+def _advance(ctx: Context, reservation_id: int, event: str, **fields: Any) -> str | None:
+    """Move a reservation along ``actors.reservations``' table; its new status, or None.
+
+    An event the table does not allow in the current status (a cancel of an
+    Expired reservation, a late ReserveNow answer, a second use) changes
+    nothing and is logged: the table, not the caller, decides.
+    """
+    found = ctx.store.get_reservation(reservation_id)
+    if found is None:
+        return None
+    try:
+        status = reservations.next_status(found["status"], event)
+    except reservations.ReservationError as refused:
+        log.warning("station %s: reservation %s left %s: %s", ctx.station_id, reservation_id, found["status"], refused)
+        return None
+    ctx.store.set_reservation_status(reservation_id, status, ctx.now, **fields)
+    return status
+
+
 def result(ctx: Context, action: str, request: Payload, response: Payload, options: dict[str, Any]) -> list[Payload]:
     """Record a CALLRESULT; return follow-up payloads of the same action to send next."""
     hook = _RESULT.get(action)
@@ -120,16 +139,14 @@ def result(ctx: Context, action: str, request: Payload, response: Payload, optio
 
 def _reserve_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
     reservation_id, status = request["reservationId"], response["status"]
-    ctx.store.set_reservation_status(reservation_id, status, ctx.now)
-    if status == "Accepted":
+    if _advance(ctx, reservation_id, f"answer:{status}") == "Accepted":
         ctx.effects.append(ScheduleTimer(reservation_timer(ctx.station_id, reservation_id), ctx.station_id,
                                          RESERVATION_EXPIRY, request["expiryDate"], {"reservation_id": reservation_id}))
 
 
 def _cancel_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
     reservation_id = request["reservationId"]
-    if response["status"] == "Accepted" and ctx.store.get_reservation(reservation_id) is not None:
-        ctx.store.set_reservation_status(reservation_id, "Cancelled", ctx.now)
+    if response["status"] == "Accepted" and _advance(ctx, reservation_id, "cancelled") == "Cancelled":
         ctx.effects.append(CancelTimer(reservation_timer(ctx.station_id, reservation_id)))
 
 
@@ -215,7 +232,7 @@ _RESULT: dict[str, Callable[[Context, Payload, Payload, dict[str, Any]], Any]] =
 def failure(ctx: Context, action: str, request: Payload, outcome: str) -> None:
     """Record that a request did not take effect (CALLERROR, timeout, not connected)."""
     if action == "ReserveNow" and "reservationId" in request:
-        ctx.store.set_reservation_status(request["reservationId"], "Failed", ctx.now, note=outcome)
+        _advance(ctx, request["reservationId"], "error", note=outcome)
     elif action == "SendLocalList" and "listVersion" in request:
         state = ctx.store.local_list_state(ctx.station_id)
         ctx.store.record_local_list_result(
@@ -232,9 +249,7 @@ def failure(ctx: Context, action: str, request: Payload, outcome: str) -> None:
 
 def on_timer(ctx: Context, kind: str, data: dict[str, Any]) -> None:
     if kind == RESERVATION_EXPIRY:
-        found = ctx.store.get_reservation(data["reservation_id"])
-        if found is not None and reservations.is_active(found["status"]):
-            ctx.store.set_reservation_status(data["reservation_id"], "Expired", ctx.now)
+        if _advance(ctx, data["reservation_id"], "expired") == "Expired":
             log.info("station %s: reservation %s expired", ctx.station_id, data["reservation_id"])
     elif kind == PROFILE_EXPIRY:
         kept, gone = _split_expired(ctx)
@@ -248,8 +263,7 @@ def on_transaction_started(ctx: Context, request: Payload, transaction_id: int) 
     reservation_id = request.get("reservationId")
     if reservation_id is not None:
         found = ctx.store.reservation_for_start(ctx.station_id, request["connectorId"], reservation_id)
-        if found is not None:
-            ctx.store.set_reservation_status(found["id"], "Used", ctx.now, transaction_id=transaction_id)
+        if found is not None and _advance(ctx, found["id"], "used", transaction_id=transaction_id) == "Used":
             ctx.effects.append(CancelTimer(reservation_timer(ctx.station_id, found["id"])))
     profile = ctx.store.take_remote_start_profile(ctx.station_id, request["connectorId"], request["idTag"])
     if profile is not None:
