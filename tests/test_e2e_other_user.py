@@ -43,7 +43,7 @@ import pytest
 
 from tests.support.chargepoint import ChargePoint
 from tests.support.procnet import listening_sockets
-from tests.support.system import RUN, CentralSystem, instance_pids, wait_for
+from tests.support.system import RUN, CentralSystem, instance_pids, pids_with_env, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -174,17 +174,7 @@ def markers(marker_dir: Path, uid: int) -> list[str]:
 
 
 def other_user_processes(tag: str) -> list[int]:
-    marker = f"PEERCRED_E2E={tag}".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/environ", "rb") as f:
-                    if marker in f.read().split(b"\0"):
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
+    return pids_with_env(f"PEERCRED_E2E={tag}")
 
 
 def boot_a_charge_point(system: CentralSystem, station: str) -> None:
@@ -196,6 +186,12 @@ def test_another_user_can_neither_unpickle_nor_operate(system: CentralSystem, ma
                                                        other_home: Path, tmp_path: Path) -> None:
     run_tag = uuid.uuid4().hex[:12]
     env = other_user_env(other_home, run_tag)
+    # Precondition, so that a refusal below is the central system's and not a file mode's.
+    probe = subprocess.run([*AS_OTHER_USER, sys.executable, "-c", "import ocpp, thespian, websockets"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, (
+        f"uid {OTHER_UID} cannot import the project's packages with {sys.executable}: make the virtualenv "
+        f"world-readable (.ci/run does): {probe.stderr[-400:]}")
     boot_a_charge_point(system, f"PEERCRED-{run_tag}-1")  # every role, a host's station actor included, is up
 
     # -- every port the instance listens on -------------------------------------------------

@@ -50,7 +50,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def instance_pids(admin_port: int) -> list[int]:
-    marker = f"CSMS_INSTANCE={admin_port}".encode()
+    return pids_with_env(f"CSMS_INSTANCE={admin_port}")
+
+
+def pids_with_env(entry: str) -> list[int]:
+    """PIDs of the processes whose environment holds ``entry`` (``NAME=value``)."""
+    marker = entry.encode()
     pids = []
     for name in os.listdir("/proc"):
         if name.isdigit():
