@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.support.chargepoint import CallErrorReceived, ChargePoint, now_iso
+from tests.support.chargepoint import ChargePoint, now_iso, served_without_boot
 from tests.support.procnet import listening_sockets, socket_inodes
 from tests.support.system import CentralSystem, instance_pids, station_actor_pid, wait_for
 
@@ -262,22 +262,6 @@ def try_boot(system: CentralSystem, name: str) -> bool:
         cp.close()
 
 
-def served_without_boot(system: CentralSystem, name: str) -> ChargePoint | None:
-    """Reconnect once and send a Heartbeat first (no BootNotification); the ChargePoint if answered."""
-    cp = ChargePoint(system.url, name)
-    try:
-        cp.connect(timeout=3)
-        reply = cp.call("Heartbeat", timeout=3)
-    except CallErrorReceived:
-        cp.close()
-        raise  # answered, but refused (SecurityError: it wants a BootNotification): no retry
-    except Exception:
-        cp.close()
-        return None
-    assert "currentTime" in reply
-    return cp
-
-
 def meter_values_payload(transaction_id: int, wh: int) -> dict:
     return {
         "connectorId": 1,
@@ -383,7 +367,7 @@ def test_killing_the_host_of_a_charging_station_drops_only_its_connections_and_l
         for cp in dropped:
             cp.close()
         again = {
-            cp.station_id: within(system, lambda name=cp.station_id: served_without_boot(system, name),
+            cp.station_id: within(system, lambda name=cp.station_id: served_without_boot(system.url, name),
                                   f"{cp.station_id} to reconnect and be served without BootNotification")
             for cp in dropped
         }

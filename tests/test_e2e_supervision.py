@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.chargepoint import CallErrorReceived, ChargePoint, now_iso
+from tests.support.chargepoint import ChargePoint, now_iso, served_without_boot
 from tests.support.system import CentralSystem, instance_pids, station_actor_pid, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -50,26 +50,10 @@ def system(tmp_path) -> Iterator[CentralSystem]:
         started.stop()
 
 
-def served_without_boot(system: CentralSystem, station_id: str) -> ChargePoint | None:
-    """Connect once and send a Heartbeat (no BootNotification); the ChargePoint if it was answered."""
-    cp = ChargePoint(system.url, station_id)
-    try:
-        cp.connect(timeout=3)
-        reply = cp.call("Heartbeat", timeout=3)
-    except CallErrorReceived:
-        cp.close()
-        raise  # an answer, but the wrong one: no point in retrying
-    except Exception:
-        cp.close()
-        return None
-    assert "currentTime" in reply
-    return cp
-
-
 def reconnect(system: CentralSystem, station_id: str) -> ChargePoint:
     """Reconnect like a charge point does, retrying until the deadline."""
     return wait_for(
-        lambda: served_without_boot(system, station_id),
+        lambda: served_without_boot(system.url, station_id),
         RECONNECT_DEADLINE,
         interval=0.2,
         message=f"{station_id} to reconnect and be served without BootNotification",

@@ -175,3 +175,23 @@ class ChargePoint:
         if reason is not None:
             payload["reason"] = reason
         return self.call("StopTransaction", payload)
+
+
+def served_without_boot(url: str, station_id: str) -> ChargePoint | None:
+    """Connect once and send a Heartbeat first (no BootNotification); the ChargePoint if it was answered.
+
+    None when the connection or the answer failed (worth retrying); a CALLERROR
+    (SecurityError: it wants a BootNotification) is raised: no point in retrying.
+    """
+    cp = ChargePoint(url, station_id)
+    try:
+        cp.connect(timeout=3)
+        reply = cp.call("Heartbeat", timeout=3)
+    except CallErrorReceived:
+        cp.close()
+        raise
+    except Exception:
+        cp.close()
+        return None
+    assert "currentTime" in reply
+    return cp
