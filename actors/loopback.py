@@ -20,11 +20,11 @@ does: actor processes are forked from there and inherit the patch.
 from __future__ import annotations
 
 import socket
-from importlib.metadata import version as package_version
 
 from thespian.system.transport import IPBase
 
-PINNED_THESPIAN = "4.0.1"
+from actors.thespian_pin import check_pinned
+
 LOOPBACK = "127.0.0.1"
 
 _original_init = IPBase.IPActorAddress.__init__
@@ -41,11 +41,7 @@ def _loopback_init(self, af, socktype, proto, baseaddr, port, external=False):  
 
 def install() -> None:
     """Patch Thespian's address selection so every actor socket is on loopback."""
-    version = package_version("thespian")
-    if version != PINNED_THESPIAN:  # pragma: no cover
-        raise RuntimeError(
-            f"actors.loopback is written for Thespian {PINNED_THESPIAN}, found {version}"
-        )
+    check_pinned("actors.loopback")
     if IPBase.IPActorAddress.__init__ is not _loopback_init:
         IPBase.IPActorAddress.__init__ = _loopback_init  # type: ignore[method-assign]
         IPBase.thisSystem.add_local_addr(LOOPBACK)

@@ -49,12 +49,12 @@ import sys
 import termios
 import threading
 import time
-from importlib.metadata import version as package_version
 from typing import Any
+
+from actors.thespian_pin import check_pinned
 
 _tcp = importlib.import_module("thespian.system.transport.TCPTransport")
 
-PINNED_THESPIAN = "4.0.1"
 
 log = logging.getLogger(__name__)
 
@@ -361,11 +361,7 @@ def _checked_accept_new_incoming(self):  # type: ignore[no-untyped-def]
 
 def install() -> None:
     """Patch Thespian's TCP accept so connections from other users are closed unread."""
-    version = package_version("thespian")
-    if version != PINNED_THESPIAN:  # pragma: no cover
-        raise RuntimeError(
-            f"actors.peercred is written for Thespian {PINNED_THESPIAN}, found {version}"
-        )
+    check_pinned("actors.peercred")
     if _tcp.TCPTransport.new_socket is not _checked_new_socket:
         _tcp.TCPTransport.new_socket = _checked_new_socket  # type: ignore[method-assign]
     if _tcp.TCPTransport._acceptNewIncoming is not _checked_accept_new_incoming:
