@@ -144,6 +144,26 @@ def other_home() -> Iterator[Path]:
 
 
 @pytest.fixture
+def other_checkout() -> Iterator[Path]:
+    """A copy of the project's code that uid 65534 can read, wherever this checkout lies
+    (a clone in a mktemp folder is 0700): the other user's ``run.py ctl`` runs from it."""
+    root = Path(RUN).resolve().parent
+    path = Path(tempfile.mkdtemp(prefix="peercred-code-", dir="/tmp"))
+    try:
+        for name in ("run.py", "actors", "gateway", "storage", "metrics"):
+            source = root / name
+            if source.is_dir():
+                shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, path / name)
+        for entry in (path, *path.rglob("*")):
+            entry.chmod(0o755 if entry.is_dir() else 0o644)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def system(tmp_path, monkeypatch) -> Iterator[CentralSystem]:
     # Thespian's own log (thesplog) of this instance goes to a file of the test.
     monkeypatch.setenv("THESPLOG_FILE", str(tmp_path / "thespian.log"))
@@ -183,11 +203,13 @@ def boot_a_charge_point(system: CentralSystem, station: str) -> None:
 
 
 def test_another_user_can_neither_unpickle_nor_operate(system: CentralSystem, marker_dir: Path,
-                                                       other_home: Path, tmp_path: Path) -> None:
+                                                       other_home: Path, other_checkout: Path,
+                                                       tmp_path: Path) -> None:
     run_tag = uuid.uuid4().hex[:12]
     env = other_user_env(other_home, run_tag)
     # Precondition, so that a refusal below is the central system's and not a file mode's.
-    probe = subprocess.run([*AS_OTHER_USER, sys.executable, "-c", "import ocpp, thespian, websockets"],
+    probe = subprocess.run([*AS_OTHER_USER, sys.executable, "-c", "import ocpp, thespian, websockets, actors.control"],
+                           cwd=str(other_checkout),
                            env=env, capture_output=True, text=True, timeout=60)
     assert probe.returncode == 0, (
         f"uid {OTHER_UID} cannot import the project's packages with {sys.executable}: make the virtualenv "
@@ -247,7 +269,7 @@ def test_another_user_can_neither_unpickle_nor_operate(system: CentralSystem, ma
     # -- the other user's control script changes nothing -------------------------------------
     nobody_tag, nobody_station = f"NOBODY-{run_tag}".upper()[:20], f"NOBODY-CP-{run_tag}"
     root_tag, root_station = f"ROOT-{run_tag}".upper()[:20], f"ROOT-CP-{run_tag}"
-    ctl = [sys.executable, RUN, "ctl", "--admin-port", str(system.admin_port), "--json"]
+    ctl = [sys.executable, str(other_checkout / "run.py"), "ctl", "--admin-port", str(system.admin_port), "--json"]
     started = time.monotonic()
     attempts = [
         subprocess.Popen(AS_OTHER_USER + ctl + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
