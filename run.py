@@ -38,18 +38,18 @@ def main(argv: list[str] | None = None) -> int:
     if command == "ctl":
         return ctl_main(argv)
     if command == "sim":
-        from gateway import simulator
+        from gateway.sim import simulator
 
         return simulator.main(argv)
     if command == "bench":
-        from gateway import bench
+        from gateway.sim import bench
 
         return bench.main(argv)
     return serve(argv)
 
 
 def ctl_main(argv: list[str] | None = None) -> int:
-    from actors import control
+    from actors.control import client as control
 
     argv = list(sys.argv[1:] if argv is None else argv)
     return control.main(argv, default_admin_port=_env_int("CSMS_ADMIN_PORT", 1900))
@@ -152,7 +152,7 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
 
     from thespian.actors import ActorSystem
 
-    from actors import loopback, peercred
+    from actors.adapters import loopback, peercred
     from actors.messages import RegistryFailed, RegistryStarted, StartRegistry
     from actors.registry import GLOBAL_NAME, RegistryActor, instance_pids, kill_instance
     from storage import Store

@@ -137,7 +137,7 @@ class SendCall:
     ``payload`` has been validated against the 1.6 schema by the sender.
     ``options`` asks the station actor to build or complete the payload
     (``allocate_reservation_id``; ``plan``/``tags`` for SendLocalList, see
-    ``actors.bookkeeping``). Answer: CallReply, once the charge point answered,
+    ``actors.ocpp.bookkeeping``). Answer: CallReply, once the charge point answered,
     errored, timed out, or the connection is gone.
     """
 

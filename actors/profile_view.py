@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from actors import smart_charging
+from actors.ocpp import smart_charging
 from storage import Store, parse_time
 
 

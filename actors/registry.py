@@ -36,7 +36,7 @@ from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMes
 from actors import admin
 from actors.errors import CommandError
 from actors.exporter import ExporterFailed, ExporterStarted, MetricsExporterActor, StartExporter
-from actors.host import StationHostActor
+from actors.host.actor import StationHostActor
 from actors.messages import (
     AcquireLeases,
     AdminCommand,

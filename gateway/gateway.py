@@ -2,7 +2,7 @@
 
 The station hosts accept connections themselves, each on its own listening
 socket in one ``SO_REUSEPORT`` group (ARCHITECTURE.md, "Connections"), and
-run the upgrade and admission (``actors.host_loop``). The gateway holds a
+run the upgrade and admission (``actors.host.loop``). The gateway holds a
 socket bound into that group but never listening: it takes no connection
 (the kernel only hands them to listening members), yet it keeps the address
 reserved while hosts come and go, and it is where a port already taken by

@@ -6,7 +6,7 @@ SendLocalList; ``reported_version`` is what GetLocalListVersion answered last
 (OCPP 1.6 §5.10: 0 = empty list, -1 = not supported), cleared by the next
 Accepted update because that one tells us again what the station holds.
 ``local_list_updates`` keeps every SendLocalList outcome.
-Planning the next update is ``actors.local_list`` (pure).
+Planning the next update is ``actors.ocpp.local_list`` (pure).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class LocalListMixin(StoreBase):
     def record_local_list_version(self, station_id: str, version: int, now: datetime) -> None:
         """Store a GetLocalListVersion.conf listVersion (-1 not supported, 0 empty).
 
-        Our believed version and entries stay; ``actors.local_list`` plans a
+        Our believed version and entries stay; ``actors.ocpp.local_list`` plans a
         Full update while the reported version differs from the believed one.
         """
         self.conn.execute(

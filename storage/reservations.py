@@ -1,7 +1,7 @@
 """Reservations (ReserveNow / CancelReservation) and the reservationIds we hand out.
 
 One row per reservationId (``reservations.id``). The row's ``status`` follows
-the state machine of ``actors.reservations``; this module stores what it is
+the state machine of ``actors.ocpp.reservations``; this module stores what it is
 told and only checks that the status is one of ``RESERVATION_STATUSES``.
 
 Ids: ``allocate_reservation_id`` draws from the AUTOINCREMENT key of
@@ -126,7 +126,7 @@ class ReservationsMixin(StoreBase):
     ) -> Row | None:
         """Set the status (and, when given, transaction_id / note); None when unknown.
 
-        The caller checks the transition with ``actors.reservations.next_status``;
+        The caller checks the transition with ``actors.ocpp.reservations.next_status``;
         here only a status outside ``RESERVATION_STATUSES`` raises ValueError.
         transaction_id and note keep their value when not given.
         """

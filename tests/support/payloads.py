@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from actors import ocppj
+from actors.ocpp import ocppj
 
 JUNK = st.one_of(
     st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False), st.just(1.0),

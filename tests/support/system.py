@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.ports import free_ports
+from gateway.sim.ports import free_ports
 from tests.support.procnet import connection_holders
 
 if TYPE_CHECKING:

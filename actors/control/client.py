@@ -1,0 +1,162 @@
+"""The control script (``run.py ctl`` / ``csmsctl``): an external client of the actor system.
+
+It connects to the admin port on loopback, asks the registry for a station
+actor, and sends it a command message; the station actor performs the OCPP
+exchange and replies. Data-management commands go to the registry. Exit codes
+and JSON shapes follow spec/CONTROL.md:
+
+| code | meaning                                                        |
+|------|----------------------------------------------------------------|
+| 0    | done; for a CALL: the charge point answered with a CALLRESULT  |
+| 2    | usage error (bad arguments, payload invalid against the schema)|
+| 3    | unknown charge point, or not connected                         |
+| 4    | no answer within the call timeout                              |
+| 5    | the charge point answered with a CALLERROR                     |
+| 6    | the central system is not running / not reachable              |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from typing import Any
+
+from actors.control import commands
+from actors.errors import CommandError, OcppCallError
+from actors.messages import (
+    AdminCommand,
+    AdminReply,
+    CallReply,
+    LookupStation,
+    SendCall,
+    StationAddressReply,
+)
+
+OK, USAGE, UNKNOWN, TIMEOUT, CALLERROR, UNREACHABLE = 0, 2, 3, 4, 5, 6
+OUTCOME_EXIT = {"result": OK, "error": CALLERROR, "timeout": TIMEOUT, "not-connected": UNKNOWN, "refused": USAGE}
+ASK_TIMEOUT = 30.0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise CommandError(f"{self.prog}: {message}", USAGE)
+
+
+def build_parser(default_admin_port: int) -> argparse.ArgumentParser:
+    parser = _Parser(prog="csmsctl", description="Operate the OCPP 1.6 central system.")
+    parser.add_argument("--admin-port", type=int, default=default_admin_port, help="actor-system admin port (loopback)")
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON document")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for an answer (default: call timeout + 10)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_data_commands(sub)
+    commands.add_call_commands(sub)
+    return parser
+
+
+def main(argv: list[str], *, default_admin_port: int = 1900) -> int:
+    as_json = "--json" in argv
+    try:
+        args = build_parser(default_admin_port).parse_args(argv)
+        request = commands.to_request(args)
+    except CommandError as error:
+        return _fail(error.message, error.exit_code, as_json)
+    except OcppCallError as error:
+        return _fail(f"payload is not valid OCPP 1.6: {error.description}", USAGE, as_json)
+    if not _admin_port_open(args.admin_port):
+        return _fail(f"the central system is not running (nothing listens on admin port {args.admin_port})", UNREACHABLE, as_json)
+    try:
+        system = _connect(args.admin_port)
+    except Exception as exc:  # Thespian raises various errors when the admin is gone
+        return _fail(f"cannot reach the central system on admin port {args.admin_port}: {exc}", UNREACHABLE, as_json)
+    if isinstance(request, AdminCommand):
+        return _run_admin(system, request, args)
+    return _run_call(system, request, args)
+
+
+def _run_admin(system: Any, request: AdminCommand, args: argparse.Namespace) -> int:
+    reply = system.ask(_registry(system), request, ASK_TIMEOUT)
+    if not isinstance(reply, AdminReply):
+        return _fail("no answer from the central system", UNREACHABLE, args.json)
+    if reply.error is not None:
+        return _fail(reply.error, reply.exit_code, args.json)
+    if args.json:
+        print(json.dumps(reply.result, default=str))
+    else:
+        print(commands.render_admin(request.command, reply.result))
+    return OK
+
+
+def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> int:
+    lookup = system.ask(_registry(system), LookupStation(request.station), ASK_TIMEOUT)
+    if not isinstance(lookup, StationAddressReply):
+        return _fail("no answer from the central system", UNREACHABLE, args.json)
+    if not lookup.known:
+        return _fail(f"unknown charge point {request.station!r}", UNKNOWN, args.json, request)
+    if lookup.address is None:
+        return _fail(f"charge point {request.station!r} is not connected", UNKNOWN, args.json, request)
+    timeout = args.timeout if args.timeout is not None else lookup.call_timeout + 10.0
+    reply = system.ask(lookup.address, SendCall(request.action, request.payload, request.options, request.station), timeout)
+    if not isinstance(reply, CallReply):
+        return _fail(f"no answer from {request.station!r} within {timeout:.0f} s", TIMEOUT, args.json, request)
+    document: dict[str, Any] = {"station": reply.station, "action": reply.action, "request": reply.request}
+    if reply.outcome == "result":
+        document["response"] = reply.response
+    else:
+        document["error"] = reply.error
+    code = OUTCOME_EXIT.get(reply.outcome, CALLERROR)
+    # "refused": the central system would break an OCPP rule by sending it (exit 2).
+    if args.json:
+        print(json.dumps(document, default=str))
+    elif reply.outcome == "result":
+        print(commands.render_result(reply.station, reply.action, reply.response or {}))
+    else:
+        error = reply.error or {}
+        print(f"{reply.station} {reply.action}: {error.get('code')}: {error.get('description')}", file=sys.stderr)
+    return code
+
+
+def _fail(message: str, code: int, as_json: bool, request: Any = None) -> int:
+    if as_json:
+        document: dict[str, Any] = {"error": {"code": _code_name(code), "description": message, "details": {}}}
+        if isinstance(request, commands.CallRequest):
+            document = {"station": request.station, "action": request.action, "request": request.payload, **document}
+        print(json.dumps(document))
+    else:
+        print(message, file=sys.stderr)
+    return code
+
+
+def _code_name(code: int) -> str:
+    return {USAGE: "UsageError", UNKNOWN: "NotConnected", TIMEOUT: "Timeout", UNREACHABLE: "Unreachable"}.get(code, "Error")
+
+
+def _admin_port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+def _connect(port: int) -> Any:
+    from thespian.actors import ActorSystem
+
+    from actors.adapters import loopback, peercred
+
+    loopback.install()
+    peercred.install()
+    return ActorSystem("multiprocTCPBase", {"Admin Port": port}, logDefs=_QUIET_LOGS)
+
+
+def _registry(system: Any) -> Any:
+    return system.createActor("actors.registry.RegistryActor", globalName="csms-registry")
+
+
+_QUIET_LOGS = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "root": {"handlers": ["null"], "level": "CRITICAL"},
+}

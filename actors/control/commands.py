@@ -1,0 +1,290 @@
+"""The control script's commands: arguments, the requests they become, and how results print.
+
+Each named OCPP command builds its payload here and is validated against the
+OCPP 1.6 schema before anything is sent (exit 2 when invalid). Data-management
+commands become ``AdminCommand``s for the registry (``actors.admin``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from actors.errors import CommandError
+from actors.messages import AdminCommand
+from actors.ocpp import ocppj
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    station: str
+    action: str
+    payload: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def add_data_commands(sub: Any) -> None:
+    station = sub.add_parser("station", help="register and inspect charge points").add_subparsers(dest="verb", required=True)
+    p = station.add_parser("add", help="register or update a charge point")
+    p.add_argument("id")
+    p.add_argument("--password")
+    p.add_argument("--registration", choices=["accepted", "pending", "rejected"])
+    p.add_argument("--connectors", type=int)
+    p = station.add_parser("set-password", help="set the HTTP Basic password (stored salted and hashed)")
+    p.add_argument("id")
+    p.add_argument("password")
+    station.add_parser("list")
+    for verb in ("show", "remove"):
+        station.add_parser(verb).add_argument("id")
+
+    tag = sub.add_parser("tag", help="authorization identifiers").add_subparsers(dest="verb", required=True)
+    p = tag.add_parser("add", help="create or update an idTag")
+    p.add_argument("id_tag")
+    p.add_argument("--status", choices=["Accepted", "Blocked", "Expired", "Invalid"], default="Accepted")
+    p.add_argument("--expiry")
+    p.add_argument("--parent")
+    tag.add_parser("list")
+    tag.add_parser("remove").add_argument("id_tag")
+
+    tx = sub.add_parser("tx", help="transactions").add_subparsers(dest="verb", required=True)
+    p = tx.add_parser("list")
+    p.add_argument("--station")
+    p.add_argument("--active", action="store_true")
+    tx.add_parser("show").add_argument("id", type=int)
+
+    reservation = sub.add_parser("reservation", help="reservations").add_subparsers(dest="verb", required=True)
+    reservation.add_parser("list").add_argument("--station")
+
+    profile = sub.add_parser("profile", help="charging profiles the central system believes are installed")
+    profile_verbs = profile.add_subparsers(dest="verb", required=True)
+    profile_verbs.add_parser("list").add_argument("station")
+
+    sub.add_parser("status", help="overview: stations, transactions, uptime")
+
+
+def add_call_commands(sub: Any) -> None:
+    p = sub.add_parser("call", help="send any OCPP 1.6 request: call ID ACTION 'JSON'")
+    p.add_argument("station")
+    p.add_argument("action")
+    p.add_argument("payload", nargs="?", default="{}")
+
+    p = _station_parser(sub, "remote-start", "RemoteStartTransaction")
+    p.add_argument("--id-tag", required=True)
+    p.add_argument("--connector", type=int)
+    p.add_argument("--profile", help="TxProfile chargingProfile as JSON (no transactionId)")
+    p = _station_parser(sub, "remote-stop", "RemoteStopTransaction")
+    p.add_argument("--transaction", type=int, required=True)
+    p = _station_parser(sub, "reset", "Reset")
+    p.add_argument("--type", choices=["Hard", "Soft"], required=True)
+    p = _station_parser(sub, "unlock", "UnlockConnector")
+    p.add_argument("--connector", type=int, required=True)
+    p = _station_parser(sub, "get-config", "GetConfiguration")
+    p.add_argument("--key", action="append", default=[])
+    p = _station_parser(sub, "change-config", "ChangeConfiguration")
+    p.add_argument("key")
+    p.add_argument("value")
+    p = _station_parser(sub, "change-availability", "ChangeAvailability")
+    p.add_argument("--connector", type=int, required=True)
+    p.add_argument("--type", choices=["Operative", "Inoperative"], required=True)
+    _station_parser(sub, "clear-cache", "ClearCache")
+    p = _station_parser(sub, "data-transfer", "DataTransfer")
+    p.add_argument("--vendor", required=True)
+    p.add_argument("--message-id")
+    p.add_argument("--data")
+    p = _station_parser(sub, "update-firmware", "UpdateFirmware")
+    p.add_argument("--location", required=True)
+    p.add_argument("--retrieve-date")
+    p.add_argument("--retries", type=int)
+    p.add_argument("--retry-interval", type=int)
+    p = _station_parser(sub, "get-diagnostics", "GetDiagnostics")
+    p.add_argument("--location", required=True)
+    p.add_argument("--start")
+    p.add_argument("--stop")
+    p.add_argument("--retries", type=int)
+    p.add_argument("--retry-interval", type=int)
+    p = _station_parser(sub, "trigger", "TriggerMessage")
+    p.add_argument("message")
+    p.add_argument("--connector", type=int)
+    _station_parser(sub, "local-list-version", "GetLocalListVersion")
+    p = _station_parser(sub, "cancel-reservation", "CancelReservation")
+    p.add_argument("--reservation-id", type=int, required=True)
+    p = _station_parser(sub, "send-local-list", "SendLocalList")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--full", dest="update_type", action="store_const", const="Full")
+    kind.add_argument("--differential", dest="update_type", action="store_const", const="Differential")
+    p.add_argument("--tag", action="append", default=None, help="only these idTags (default: the whole tag store)")
+    p = _station_parser(sub, "reserve", "ReserveNow")
+    p.add_argument("--connector", type=int, required=True)
+    p.add_argument("--id-tag", required=True)
+    expiry = p.add_mutually_exclusive_group(required=True)
+    expiry.add_argument("--expiry", help="ISO 8601 expiry date")
+    expiry.add_argument("--expires-in", type=int, metavar="SECONDS")
+    p.add_argument("--parent")
+    p.add_argument("--reservation-id", type=int, help="default: allocated by the central system")
+    p = _station_parser(sub, "set-profile", "SetChargingProfile")
+    p.add_argument("--connector", type=int, required=True)
+    p.add_argument("--profile", required=True, help="csChargingProfiles as JSON")
+    p = _station_parser(sub, "clear-profile", "ClearChargingProfile")
+    p.add_argument("--id", type=int)
+    p.add_argument("--connector", type=int)
+    p.add_argument("--purpose", choices=["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"])
+    p.add_argument("--stack-level", type=int)
+    p = _station_parser(sub, "composite-schedule", "GetCompositeSchedule")
+    p.add_argument("--connector", type=int, required=True)
+    p.add_argument("--duration", type=int, required=True)
+    p.add_argument("--unit", choices=["A", "W"])
+    p.add_argument("--local", action="store_true", help="compute it from the installed profiles, without asking the charge point")
+
+
+def _station_parser(sub: Any, name: str, action: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=f"send {action}")
+    p.add_argument("station")
+    p.set_defaults(action=action)
+    return p
+
+
+def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
+    """Turn parsed arguments into what the control script sends (CommandError when invalid)."""
+    command = args.command
+    if command == "composite-schedule" and args.local:
+        return AdminCommand("profile.composite", _drop_none(station=args.station, connector=args.connector, duration=args.duration, unit=args.unit))
+    if command == "profile":
+        return AdminCommand("profile.list", {"station": args.station})
+    if command in ("station", "tag", "tx", "reservation"):
+        fields = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "admin_port", "json", "timeout") and v is not None}
+        return AdminCommand(f"{command}.{args.verb}", fields)
+    if command == "status":
+        return AdminCommand("status", {})
+    if command == "call":
+        action = args.action
+        try:
+            payload = json.loads(args.payload)
+        except ValueError as exc:
+            raise CommandError(f"payload is not valid JSON: {exc}", 2) from None
+        if not isinstance(payload, dict):
+            raise CommandError("payload must be a JSON object", 2)
+    else:
+        action = args.action
+        if command == "send-local-list":
+            # Built by the station actor from the tag store and the version it tracks.
+            return CallRequest(args.station, action, {}, {"plan": args.update_type, "tags": args.tag})
+        payload = _PAYLOADS[command](args)
+    if action not in ocppj.CSMS_ACTIONS:
+        raise CommandError(f"{action!r} is not an OCPP 1.6 request the central system sends", 2)
+    options: dict[str, Any] = {}
+    if command == "reserve" and args.reservation_id is None:
+        # Validated with a stand-in id; the station actor allocates the real one.
+        ocppj.validate(action, {**payload, "reservationId": 1})
+        return CallRequest(args.station, action, payload, {"allocate_reservation_id": True})
+    ocppj.validate(action, payload)
+    return CallRequest(args.station, action, payload, options)
+
+
+def _drop_none(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _remote_start(args: argparse.Namespace) -> dict[str, Any]:
+    payload = _drop_none(idTag=args.id_tag, connectorId=args.connector)
+    if args.profile:
+        payload["chargingProfile"] = _json_arg(args.profile, "--profile")
+    return payload
+
+
+_PAYLOADS = {
+    "remote-start": _remote_start,
+    "remote-stop": lambda a: {"transactionId": a.transaction},
+    "reset": lambda a: {"type": a.type},
+    "unlock": lambda a: {"connectorId": a.connector},
+    "get-config": lambda a: {"key": a.key} if a.key else {},
+    "change-config": lambda a: {"key": a.key, "value": a.value},
+    "change-availability": lambda a: {"connectorId": a.connector, "type": a.type},
+    "clear-cache": lambda a: {},
+    "data-transfer": lambda a: _drop_none(vendorId=a.vendor, messageId=a.message_id, data=a.data),
+    "update-firmware": lambda a: _drop_none(location=a.location, retrieveDate=a.retrieve_date or _now_iso(), retries=a.retries, retryInterval=a.retry_interval),
+    "get-diagnostics": lambda a: _drop_none(location=a.location, startTime=a.start, stopTime=a.stop, retries=a.retries, retryInterval=a.retry_interval),
+    "trigger": lambda a: _drop_none(requestedMessage=a.message, connectorId=a.connector),
+    "local-list-version": lambda a: {},
+    "cancel-reservation": lambda a: {"reservationId": a.reservation_id},
+    "reserve": lambda a: _drop_none(connectorId=a.connector, idTag=a.id_tag, parentIdTag=a.parent, reservationId=a.reservation_id,
+                                    expiryDate=a.expiry or _iso_in(a.expires_in)),
+    "set-profile": lambda a: {"connectorId": a.connector, "csChargingProfiles": _json_arg(a.profile, "--profile")},
+    "clear-profile": lambda a: _drop_none(id=a.id, connectorId=a.connector, chargingProfilePurpose=a.purpose, stackLevel=a.stack_level),
+    "composite-schedule": lambda a: _drop_none(connectorId=a.connector, duration=a.duration, chargingRateUnit=a.unit),
+}
+
+
+def _json_arg(text: str, flag: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"{flag} is not valid JSON: {exc}", 2) from None
+
+
+def _iso_in(seconds: int) -> str:
+    from storage import iso
+
+    return iso(datetime.now(timezone.utc) + timedelta(seconds=seconds))
+
+
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+
+    from storage import iso
+
+    return iso(datetime.now(timezone.utc))
+
+
+# -- output for people -------------------------------------------------------------
+
+
+def render_result(station: str, action: str, response: dict[str, Any]) -> str:
+    status = response.get("status")
+    if status is not None and len(response) == 1:
+        return f"{station} {action}: {status}"
+    if action == "GetConfiguration":
+        rows = [
+            {"key": k.get("key"), "value": k.get("value", ""), "readonly": k.get("readonly", "")}
+            for k in response.get("configurationKey", [])
+        ]
+        text = table(rows, ["key", "value", "readonly"])
+        unknown = response.get("unknownKey") or []
+        return text + (f"\nunknown keys: {', '.join(unknown)}" if unknown else "")
+    return f"{station} {action}:\n{json.dumps(response, indent=2)}"
+
+
+_COLUMNS = {
+    "station.list": ["id", "registration", "connected", "ever_accepted", "vendor", "model", "firmware_version", "last_seen"],
+    "tag.list": ["id_tag", "status", "expiry", "parent"],
+    "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
+    "tx.list": ["id", "station_id", "connector_id", "id_tag", "start_status", "meter_start", "meter_stop", "energy_wh", "stop_reason", "abandoned", "started_at", "stopped_at"],
+}
+
+
+def render_admin(command: str, result: Any) -> str:
+    if command in _COLUMNS and isinstance(result, list):
+        return table(result, _COLUMNS[command]) if result else "(none)"
+    if isinstance(result, dict):
+        return "\n".join(f"{k}: {_cell(v) if not isinstance(v, (list, dict)) else json.dumps(v, default=str)}" for k, v in result.items())
+    if isinstance(result, list):
+        return json.dumps(result, indent=2, default=str)
+    return str(result)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

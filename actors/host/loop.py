@@ -1,0 +1,303 @@
+"""A station host's event loop: accept, upgrade, admit, and move frames.
+
+One asyncio loop on a thread of the host process runs websockets' own server
+on the node's OCPP port (every host binds it with ``SO_REUSEPORT``: the
+kernel spreads new connections over the hosts, pre-fork style). The library
+does the HTTP upgrade, the frame size limit (close 1009), invalid UTF-8
+(close 1007), ping keep-alive (close 1011) and the close handshake; this
+module configures it and decides admission:
+
+| request                                               | answer                                   |
+|-------------------------------------------------------|------------------------------------------|
+| no identity in the path                               | 404                                      |
+| no ``ocpp1.6`` among the offered subprotocols         | 400, before any upgrade (TC_088)         |
+| unknown identity, ``--unknown-stations reject``       | 404                                      |
+| password set, Authorization missing or wrong          | 401 with ``WWW-Authenticate: Basic``     |
+| otherwise                                             | 101 with ``Sec-WebSocket-Protocol: ocpp1.6`` |
+
+After the upgrade the host asks the registry for the station's lease (newest
+connection wins, also across hosts) and only then serves it. Frames go to the
+host's writer (``actors.host.worker``) as they arrive; what the writer
+releases after its commit comes back here with ``deliver``. Nothing on this
+loop sleeps, waits for a lock or blocks on a socket: the station lookup and
+password check (PBKDF2) run in a small thread pool, which only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+import metrics
+from actors.host.worker import CallTimedOut, Closed, HostWorker, Opened, Received, Turn
+from actors.settings import Settings
+from gateway import handshake
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+LEASE_TIMEOUT = 30.0  # a reconnect storm of thousands queues many lease requests
+WRITE_BUFFER_LIMIT = 4 * 1024 * 1024  # a charge point that stops reading is dropped past this
+LISTEN_BACKLOG = 4096
+AUTH_THREADS = 2
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The OCPP listening socket of one host, in the node's SO_REUSEPORT group."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
+class WsLink:
+    """One charge point's connection (``actors.host.station.Link``)."""
+
+    __slots__ = ("ws", "peer", "number")
+
+    def __init__(self, ws: ServerConnection, peer: str, number: int) -> None:
+        self.ws = ws
+        self.peer = peer
+        self.number = number
+
+    def send_text(self, text: str) -> None:
+        """Frame and write at once (sans-I/O, no task per frame)."""
+        ws = self.ws
+        if ws.protocol.state is not State.OPEN:
+            return
+        ws.protocol.send_text(text.encode("utf-8"))
+        ws.send_data()
+        if ws.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            log.warning("connection from %s is not reading: dropping it", self.peer)
+            ws.transport.abort()
+
+    def __repr__(self) -> str:
+        return f"<link {self.number} {self.peer}>"
+
+
+class HostLoop:
+    """The loop thread of one station host."""
+
+    def __init__(
+        self, settings: Settings, worker: HostWorker, *, request_lease: Callable[[str], None],
+        release_lease: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.worker = worker
+        self.request_lease = request_lease
+        self.release_lease = release_lease
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="station-loop", daemon=True)
+        self.sock: socket.socket | None = None
+        self.server: Server | None = None
+        self.ready = threading.Event()
+        self.failure: str | None = None
+        self.leases: dict[str, list[asyncio.Future[bool]]] = {}
+        self.links: dict[str, set[WsLink]] = {}
+        self.numbers = itertools.count(1)
+        self.executor = ThreadPoolExecutor(max_workers=AUTH_THREADS, thread_name_prefix="station-auth")
+        self._stores: dict[int, Store] = {}
+
+    # -- lifecycle (called from the host actor's thread) -----------------------------------
+
+    def start(self, timeout: float = 10.0) -> str | None:
+        """Bind and start serving; None when listening, else why not."""
+        try:
+            self.sock = listening_socket(self.settings.host, self.settings.port)
+        except OSError as exc:
+            return f"cannot listen on {self.settings.host}:{self.settings.port}: {exc}"
+        self.thread.start()
+        if not self.ready.wait(timeout):
+            return "the station host's loop did not start"
+        return self.failure
+
+    def stop(self, timeout: float) -> None:
+        """Stop accepting and end the loop (the writer closes the connections)."""
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop_serving)
+            self.thread.join(timeout)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def deliver(self, turn: Turn) -> None:
+        """From the writer, after a commit: frames, closes and call timeouts (thread-safe)."""
+        if turn.sends or turn.closes or turn.timeouts:
+            self.loop.call_soon_threadsafe(self._deliver, turn)
+
+    def granted(self, station_ids: tuple[str, ...]) -> None:
+        """From the host actor: the registry granted these leases (thread-safe)."""
+        self.loop.call_soon_threadsafe(self._granted, station_ids)
+
+    # -- on the loop ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._serve())
+        except Exception as exc:  # pragma: no cover - reported to the actor
+            self.failure = f"the station host's server did not start: {exc}"
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    async def _serve(self) -> None:
+        ping = self.settings.ping_interval or None
+        # websockets logs request headers (Authorization among them) at DEBUG,
+        # and every connection at INFO, which the station actors log already.
+        quiet = logging.getLogger("websockets.csms")
+        quiet.setLevel(logging.WARNING)
+        self.server = await serve(
+            self._connection,
+            sock=self.sock,
+            process_request=self._admit,
+            select_subprotocol=_select_subprotocol,
+            max_size=self.settings.max_frame_size,
+            ping_interval=ping,
+            ping_timeout=ping,
+            close_timeout=2.0,
+            max_queue=64,
+            compression=None,  # OCPP frames are small; deflate would cost ~100 KB per connection
+            logger=quiet,
+            server_header=None,
+        )
+
+    def _stop_serving(self) -> None:
+        if self.server is not None:
+            self.server.close(close_connections=False)
+        self.loop.call_later(1.0, self.loop.stop)  # time for the close frames to go out
+
+    def _deliver(self, turn: Turn) -> None:
+        for link, text in turn.sends:
+            try:
+                link.send_text(text)  # type: ignore[attr-defined]
+            except Exception:  # the transport may be gone; its close event follows
+                log.debug("send to %s failed", link.peer, exc_info=True)
+        for link, code, reason in turn.closes:
+            ws = link.ws  # type: ignore[attr-defined]
+            if ws.protocol.state is State.OPEN:
+                self.loop.create_task(ws.close(code, reason))
+        for station_id, message_id, seconds in turn.timeouts:
+            self.loop.call_later(seconds, self.worker.put, CallTimedOut(station_id, message_id))
+
+    def _granted(self, station_ids: tuple[str, ...]) -> None:
+        for station_id in station_ids:
+            for future in self.leases.pop(station_id, []):
+                if not future.done():
+                    future.set_result(True)
+
+    async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        station_id = handshake.identity_from_path(request.path)
+        if station_id is None:
+            return self._refuse(connection, HTTPStatus.NOT_FOUND, "no charge point identity in the URL", "?")
+        offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol") for p in v.split(",")]
+        if handshake.select_subprotocol(offered) is None:
+            # OCPP-J §3.2 and TC_088: no ocpp1.6 offered -> refused before the upgrade.
+            return self._refuse(connection, HTTPStatus.BAD_REQUEST, "subprotocol ocpp1.6 required", station_id)
+        status, reason = await self.loop.run_in_executor(self.executor, self._authorise, station_id, request.headers)
+        if status:
+            return self._refuse(connection, HTTPStatus(status), reason, station_id)
+        connection.csms_station_id = station_id  # type: ignore[attr-defined]
+        return None
+
+    def _refuse(self, connection: ServerConnection, status: HTTPStatus, reason: str, station_id: str) -> Response:
+        log.info("connection for %s from %s refused: %d %s", station_id, _peer(connection), status, reason)
+        metrics.connection_event("rejected")
+        response = connection.respond(status, reason + "\n")
+        if status == HTTPStatus.UNAUTHORIZED:
+            response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
+        return response
+
+    def _authorise(self, station_id: str, headers: Headers) -> tuple[int, str]:
+        """In the auth pool: known or admissible, and HTTP Basic. (0, "") means admitted."""
+        store = self._store()
+        if store.get_station(station_id) is None:
+            if self.settings.unknown_stations != "accept":
+                return 404, "unknown charge point"
+            # Admitted; its row is written by the writer when the connection opens
+            # (actors.host.station), in one group commit with the rest of that turn.
+            return 0, ""
+        if store.station_requires_password(station_id):
+            credentials = handshake.basic_credentials(headers.get("Authorization"))
+            if credentials is None:
+                return 401, "authorization required"
+            user, password = credentials
+            if user != station_id or not store.check_password(station_id, password):
+                return 401, "invalid credentials"
+        return 0, ""
+
+    def _store(self) -> Store:
+        key = threading.get_ident()
+        store = self._stores.get(key)
+        if store is None:
+            store = self._stores[key] = Store(self.settings.db, migrate_schema=False, checkpoints=False)
+        return store
+
+    async def _connection(self, ws: ServerConnection) -> None:
+        station_id: str = ws.csms_station_id  # type: ignore[attr-defined]
+        link = WsLink(ws, _peer(ws), next(self.numbers))
+        future: asyncio.Future[bool] = self.loop.create_future()
+        self.leases.setdefault(station_id, []).append(future)
+        self.request_lease(station_id)
+        try:
+            await asyncio.wait_for(future, LEASE_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("station %s: no lease from the registry within %ss; closing", station_id, LEASE_TIMEOUT)
+            await ws.close(1013, "try again later")
+            return
+        held = self.links.setdefault(station_id, set())
+        held.add(link)
+        put = self.worker.put
+        put(Opened(station_id, link))
+        reason = "closed"
+        try:
+            while True:
+                message = await ws.recv()
+                put(Received(station_id, link, message, time.perf_counter()))
+        except ConnectionClosed as closed:
+            reason = _close_reason(closed)
+        finally:
+            put(Closed(station_id, link, reason))
+            held.discard(link)
+            if not held:
+                del self.links[station_id]
+                self.release_lease(station_id)
+
+
+def _select_subprotocol(connection: ServerConnection, offered: Any) -> Any:
+    return handshake.select_subprotocol(offered)
+
+
+def _peer(connection: ServerConnection) -> str:
+    try:
+        host, port = connection.remote_address[:2]
+        return f"{host}:{port}"
+    except Exception:
+        return "?"
+
+
+def _close_reason(closed: ConnectionClosed) -> str:
+    frame = closed.rcvd or closed.sent
+    if frame is None:
+        return "closed without a close frame (1006)"
+    return f"closed ({frame.code} {frame.reason})".strip()

@@ -1,0 +1,261 @@
+"""A station host's writer: its station actors, run one event at a time, with group commit.
+
+The host's event loop (``actors.host.loop``) only moves bytes; everything
+that touches a station's state or storage happens here, on one thread of the
+host process, which owns the host's one SQLite connection. Events arrive on a
+queue; each turn takes every event waiting (up to ``MAX_TURN``), hands each
+to its station actor inside one transaction, commits, and only then lets
+anything out (ARCHITECTURE.md, "Group commit"):
+
+| turn step      | what happens                                                         |
+|----------------|----------------------------------------------------------------------|
+| take           | every queued event, in arrival order (one station's stay in order)   |
+| handle         | each event to its station actor; writes go into the turn's transaction, each event in a savepoint |
+| commit         | ``synchronous=FULL``: an acknowledged write survives power loss      |
+| release        | frames and closes to the loop, actor messages to the host actor, call timeouts armed |
+| commit failed  | nothing is released: the connections that had frames in the turn are closed 1011 and their station actors dropped, so the charge points reconnect and retry and are served from storage |
+
+Waiting for the database lock (another host is committing) happens here,
+in SQLite's busy handler, never on the event loop. Station actors that hold
+no connection and no CALL are evicted after the event that left them idle:
+a known but unconnected station costs a database row, nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.host.station import Link, Station
+from actors.messages import (
+    GetStationState,
+    RetireStation,
+    RevokeLeases,
+    SendCall,
+    StationStateReply,
+    TimerFired,
+)
+from actors.settings import Settings
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+MAX_TURN = 2000  # events handled in one transaction at most
+
+
+@dataclass
+class Opened:
+    station_id: str
+    link: Link
+
+
+@dataclass
+class Received:
+    station_id: str
+    link: Link
+    message: str | bytes
+    received: float
+
+
+@dataclass
+class Closed:
+    station_id: str
+    link: Link
+    reason: str
+
+
+@dataclass
+class FromActor:
+    """A control-plane message (SendCall, TimerFired, RevokeLeases...) with its sender."""
+
+    message: Any
+    sender: Any = None
+
+
+@dataclass
+class CallTimedOut:
+    station_id: str
+    message_id: str
+
+
+@dataclass
+class Turn:
+    """What the station actors asked for during one turn, released after its commit."""
+
+    sends: list[tuple[Link, str]] = field(default_factory=list)
+    closes: list[tuple[Link, int, str]] = field(default_factory=list)
+    tells: list[tuple[Any, Any]] = field(default_factory=list)
+    timeouts: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+
+Release = Callable[[Turn], None]
+
+
+class HostWorker:
+    """The writer thread of one station host.
+
+    ``release(turn)`` is called (on this thread) after each commit with what
+    the turn produced; the host hands frames to its loop and messages to its
+    actor thread from there.
+    """
+
+    def __init__(self, settings: Settings, *, release: Release) -> None:
+        self.settings = settings
+        self.release = release
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.stations: dict[str, Station] = {}
+        self.turn = Turn()
+        self.store: Store | None = None
+        self.thread = threading.Thread(target=self._run, name="station-writer", daemon=True)
+        self.stopped = threading.Event()
+        self.pid = os.getpid()
+        self.turns = 0
+        self.events = 0
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def put(self, event: Any) -> None:
+        """Queue an event (thread-safe)."""
+        self.inbox.put(event)
+
+    def stop(self, timeout: float) -> None:
+        """Handle what is queued, close every connection 1001, commit, and end."""
+        self.inbox.put(None)
+        self.thread.join(timeout)
+
+    # -- the thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        self.store = Store(self.settings.db, migrate_schema=False, checkpoints=False, writer=True)
+        try:
+            while True:
+                events = [self.inbox.get()]
+                while len(events) < MAX_TURN:
+                    try:
+                        events.append(self.inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                stopping = None in events
+                self._turn([e for e in events if e is not None], closing=stopping)
+                if stopping:
+                    return
+        except Exception:
+            log.exception("station host writer failed")
+        finally:
+            self.stopped.set()
+            if self.store is not None:
+                self.store.close()
+
+    def _turn(self, events: list[Any], *, closing: bool = False) -> None:
+        assert self.store is not None
+        self.turn = turn = Turn()
+        touched: set[str] = set()
+        try:
+            with self.store.group():
+                for event in events:
+                    self._handle(event, touched)
+                if closing:
+                    for station in list(self.stations.values()):
+                        station.close(1001, "central system shutting down")
+                    self.stations.clear()
+        except Exception:
+            log.exception("station host: commit of %d events failed; closing their connections", len(events))
+            self._abandon(events)
+            return
+        self.turns += 1
+        self.events += len(events)
+        self.release(turn)
+
+    def _abandon(self, events: list[Any]) -> None:
+        """The turn did not commit: acknowledge nothing, drop the stations it touched."""
+        turn = Turn()
+        for event in events:
+            if isinstance(event, (Opened, Received)):
+                turn.closes.append((event.link, 1011, "internal error: please reconnect"))
+                self.stations.pop(event.station_id, None)
+        self.release(turn)
+
+    def _handle(self, event: Any, touched: set[str]) -> None:
+        if isinstance(event, Received):
+            station = self.stations.get(event.station_id)
+            if station is not None:
+                station.on_message(event.link, event.message, event.received)
+        elif isinstance(event, Opened):
+            self._station(event.station_id).connected(event.link)
+        elif isinstance(event, Closed):
+            station = self.stations.get(event.station_id)
+            if station is not None:
+                station.disconnected(event.link, event.reason)
+                self._evict_if_idle(station)
+        elif isinstance(event, CallTimedOut):
+            station = self.stations.get(event.station_id)
+            if station is not None:
+                station.on_call_timeout(event.message_id)
+                self._evict_if_idle(station)
+        elif isinstance(event, FromActor):
+            self._control(event.message, event.sender)
+
+    def _control(self, message: Any, sender: Any) -> None:
+        if isinstance(message, SendCall):
+            station = self.stations.get(message.station_id)
+            if station is None:
+                # Not (or no longer) connected here: answered at once by a transient actor.
+                station = self._station(message.station_id)
+            station.on_send_call(message, sender)
+            self._evict_if_idle(station)
+        elif isinstance(message, TimerFired):
+            station = self._station(message.station_id)
+            station.on_timer(message)
+            self._evict_if_idle(station)
+        elif isinstance(message, RetireStation):
+            self._drop([message.station_id], "charge point removed by the operator")
+        elif isinstance(message, GetStationState):
+            station = self.stations.get(message.station_id)
+            reply = station.state() if station else StationStateReply(message.station_id, False, False, self.pid, None, 0)
+            self.tell(sender, reply)
+        elif isinstance(message, RevokeLeases):
+            self._drop(list(message.station_ids), message.reason)
+
+    def _drop(self, station_ids: list[str], reason: str) -> None:
+        for station_id in station_ids:
+            station = self.stations.get(station_id)
+            if station is not None:
+                station.close(1000, reason)
+                self._evict_if_idle(station)
+
+    def _station(self, station_id: str) -> Station:
+        station = self.stations.get(station_id)
+        if station is None:
+            assert self.store is not None
+            station = Station(station_id, settings=self.settings, store=self.store, effects=self, pid=self.pid)
+            self.stations[station_id] = station
+        return station
+
+    # -- actors.host.station.Effects: into the current turn --------------------------------
+
+    def send(self, link: Link, text: str) -> None:
+        self.turn.sends.append((link, text))
+
+    def close(self, link: Link, code: int, reason: str) -> None:
+        self.turn.closes.append((link, code, reason))
+
+    def tell(self, address: Any, message: Any) -> None:
+        self.turn.tells.append((address, message))
+
+    def call_timeout(self, station_id: str, message_id: str, seconds: float) -> None:
+        self.turn.timeouts.append((station_id, message_id, seconds))
+
+    def _evict_if_idle(self, station: Station) -> None:
+        if station.idle and self.stations.get(station.station_id) is station:
+            del self.stations[station.station_id]
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<HostWorker stations={len(self.stations)} turns={self.turns} events={self.events} at {time.monotonic():.0f}>"

@@ -1,0 +1,63 @@
+"""The folders show the architecture (issue 8, "Layout"): the imports between them hold.
+
+Each check imports modules in a fresh interpreter and looks at ``sys.modules``,
+so what is loaded lazily at run time counts as well as what a module names at
+its top.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _modules(package: str) -> list[str]:
+    path = ROOT / package.replace(".", "/")
+    return [package] + [f"{package}.{m.name}" for m in pkgutil.iter_modules([str(path)]) if not m.ispkg]
+
+
+def _loaded_after_importing(modules: list[str]) -> set[str]:
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout))
+
+
+SERVER = ["run", "actors.registry", "actors.host.actor", "actors.scheduler", "actors.exporter",
+          "gateway.gateway", *_modules("storage"), *_modules("metrics")]
+
+
+def test_the_server_never_imports_the_simulator_or_the_control_client() -> None:
+    loaded = _loaded_after_importing(SERVER)
+    assert "actors.host.worker" in loaded and "actors.ocpp.core" in loaded  # the check sees the server
+    assert not {m for m in loaded if m.startswith(("gateway.sim", "actors.control"))}
+
+
+def test_the_simulator_imports_nothing_of_the_server() -> None:
+    loaded = _loaded_after_importing(_modules("gateway.sim"))
+    assert "gateway.sim.station" in loaded
+    server = {m for m in loaded if m.split(".")[0] in ("actors", "storage", "metrics")} | {
+        m for m in loaded if m.startswith("gateway.") and not m.startswith("gateway.sim")}
+    assert not server
+
+
+def test_only_the_adapters_reach_into_thespian_internals() -> None:
+    offenders = []
+    for path in ROOT.glob("**/*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in (".venv", "tests") or relative.parts[:2] == ("actors", "adapters"):
+            continue
+        text = path.read_text()
+        if "thespian.system" in text:
+            offenders.append(str(relative))
+    assert offenders == []

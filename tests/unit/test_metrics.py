@@ -1,0 +1,222 @@
+"""Metrics: the catalogue (pure), multiprocess aggregation, and the exporter actor.
+
+The multiprocess and actor tests run in a child Python process, because
+prometheus_client chooses multiprocess mode when it is first imported: the
+child gets ``PROMETHEUS_MULTIPROC_DIR`` in its environment before that, as
+run.py arranges in production, and the pytest process stays clean.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from metrics import LATENCY_BUCKETS, Metrics, StateCollector, endpoint, render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def m(registry: CollectorRegistry) -> Metrics:
+    return Metrics(registry=registry)
+
+
+# -- catalogue ----------------------------------------------------------------
+
+
+def test_message_is_counted_by_action_direction_and_outcome(m, registry):
+    m.message("Heartbeat", "in", "result")
+    m.message("Heartbeat", "in", "result")
+    m.message("Reset", "out", "timeout")
+
+    labels = {"action": "Heartbeat", "direction": "in", "outcome": "result"}
+    assert registry.get_sample_value("csms_ocpp_messages_total", labels) == 2.0
+    labels = {"action": "Reset", "direction": "out", "outcome": "timeout"}
+    assert registry.get_sample_value("csms_ocpp_messages_total", labels) == 1.0
+
+
+def test_action_names_outside_ocpp_are_folded_into_unknown(m, registry):
+    for i in range(10):
+        m.message(f"Invented{i}", "in", "error")
+
+    labels = {"action": "unknown", "direction": "in", "outcome": "error"}
+    assert registry.get_sample_value("csms_ocpp_messages_total", labels) == 10.0
+    assert b"Invented" not in generate_latest(registry)
+
+
+def test_call_latency_lands_in_the_right_buckets(m, registry):
+    m.call_latency("Authorize", "in", 0.0007)
+    m.call_latency("Authorize", "in", 12.0)
+
+    def bucket(le: str) -> float | None:
+        labels = {"action": "Authorize", "direction": "in", "le": le}
+        return registry.get_sample_value("csms_ocpp_call_duration_seconds_bucket", labels)
+
+    assert bucket("0.0005") == 0.0
+    assert bucket("0.001") == 1.0
+    assert bucket("10.0") == 1.0
+    assert bucket("30.0") == 2.0
+    labels = {"action": "Authorize", "direction": "in"}
+    assert registry.get_sample_value("csms_ocpp_call_duration_seconds_count", labels) == 2.0
+    assert LATENCY_BUCKETS[0] == 0.0005 and LATENCY_BUCKETS[-1] == 30.0
+
+
+def test_call_errors_are_counted_by_code_and_unknown_codes_become_other(m, registry):
+    m.call_error("FormationViolation", "out")
+    m.call_error("NoSuchCode", "in")
+
+    labels = {"code": "FormationViolation", "direction": "out"}
+    assert registry.get_sample_value("csms_ocpp_callerrors_total", labels) == 1.0
+    labels = {"code": "other", "direction": "in"}
+    assert registry.get_sample_value("csms_ocpp_callerrors_total", labels) == 1.0
+
+
+def test_transactions_and_energy_are_counted_and_negative_energy_is_ignored(m, registry):
+    m.transaction_started()
+    m.transaction_started()
+    m.transaction_stopped()
+    m.energy_delivered(1500.0)
+    m.energy_delivered(-20.0)
+    m.energy_delivered(float("nan"))
+
+    assert registry.get_sample_value("csms_transactions_started_total") == 2.0
+    assert registry.get_sample_value("csms_transactions_stopped_total") == 1.0
+    assert registry.get_sample_value("csms_energy_delivered_wh_total") == 1500.0
+
+
+def test_connection_events_are_counted_by_event(m, registry):
+    m.connection_event("opened")
+    m.connection_event("replaced")
+    m.connection_event("opened")
+
+    assert registry.get_sample_value("csms_connection_events_total", {"event": "opened"}) == 2.0
+    assert registry.get_sample_value("csms_connection_events_total", {"event": "replaced"}) == 1.0
+
+
+# -- state gauges and exposition ------------------------------------------------
+
+
+def test_state_collector_exposes_the_summary_as_gauges(registry):
+    summary = {"stations_known": 7, "stations_connected": 5, "transactions_active": 2}
+    registry.register(StateCollector(lambda: summary))
+
+    assert registry.get_sample_value("csms_stations_known") == 7.0
+    assert registry.get_sample_value("csms_stations_connected") == 5.0
+    assert registry.get_sample_value("csms_transactions_active") == 2.0
+
+
+def test_state_collector_is_not_called_at_registration():
+    calls: list[int] = []
+
+    def summary() -> dict:
+        calls.append(1)
+        return {}
+
+    CollectorRegistry(auto_describe=True).register(StateCollector(summary))
+
+    assert calls == []
+
+
+def test_a_failing_summary_skips_the_gauges_but_not_the_scrape(tmp_path):
+    def broken() -> dict:
+        raise RuntimeError("database is locked")
+
+    body, content_type = render(broken, multiproc_dir=str(tmp_path))
+
+    assert content_type.startswith("text/plain")
+    assert b"csms_stations_known" not in body
+
+
+def test_render_joins_the_multiprocess_files_and_the_state_gauges(tmp_path):
+    body, _ = render(lambda: {"stations_known": 3}, multiproc_dir=str(tmp_path))
+
+    assert b"csms_stations_known 3.0" in body
+    assert b"csms_stations_connected" not in body
+
+
+# -- HTTP, without sockets ------------------------------------------------------
+
+
+def _status(reply: bytes) -> int:
+    return int(reply.split(b" ", 2)[1])
+
+
+def _render() -> tuple[bytes, str]:
+    return b"csms_x 1.0\n", "text/plain; version=0.0.4"
+
+
+def test_get_metrics_is_answered_with_the_exposition():
+    reply = endpoint.respond(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", _render)
+
+    assert _status(reply) == 200
+    assert reply.endswith(b"\r\n\r\ncsms_x 1.0\n")
+    assert b"Content-Length: 11\r\n" in reply
+
+
+def test_health_paths_are_answered_ok_and_other_paths_not_found():
+    assert endpoint.respond(b"GET /healthz HTTP/1.0\r\n\r\n", _render).endswith(b"ok\n")
+    assert _status(endpoint.respond(b"GET / HTTP/1.0\r\n\r\n", _render)) == 200
+    assert _status(endpoint.respond(b"GET /secret HTTP/1.0\r\n\r\n", _render)) == 404
+    assert _status(endpoint.respond(b"POST /metrics HTTP/1.0\r\n\r\n", _render)) == 405
+    assert _status(endpoint.respond(b"\x16\x03\x01garbage\r\n\r\n", _render)) == 400
+
+
+def test_an_oversized_request_head_is_refused():
+    data = b"GET /metrics HTTP/1.1\r\nX: " + b"a" * endpoint.MAX_HEAD
+
+    assert endpoint.head_complete(data)
+    assert _status(endpoint.respond(data, _render)) == 431
+
+
+def test_a_partial_request_head_is_not_complete():
+    assert not endpoint.head_complete(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    assert endpoint.head_complete(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+
+
+def test_exporter_messages_survive_pickling():
+    import pickle
+
+    from actors.exporter import ExporterFailed, ExporterStarted, StartExporter
+    from actors.settings import Settings
+
+    for message in (StartExporter(Settings(metrics_port=0)), ExporterStarted(9100),
+                    ExporterFailed("in use")):
+        assert pickle.loads(pickle.dumps(message)) == message
+
+
+def test_charging_limit_gauges_come_from_the_summary() -> None:
+    from metrics.exposition import StateCollector
+
+    registry = CollectorRegistry()
+    registry.register(StateCollector(lambda: {
+        "charging_limited_connectors": 2,
+        "charging_limits": [{"station": "CP1", "connector": 1, "limit_a": 16.0}, {"station": "CP1", "connector": 0, "limit_a": 32.0}],
+    }))
+    assert registry.get_sample_value("csms_charging_limited_connectors") == 2
+    assert registry.get_sample_value("csms_charging_limit_amperes", {"station": "CP1", "connector": "1"}) == 16.0
+
+
+def test_without_per_station_labels_only_the_count_is_exposed() -> None:
+    from metrics.exposition import StateCollector
+
+    registry = CollectorRegistry()
+    registry.register(StateCollector(lambda: {"charging_limited_connectors": 1}))
+    assert registry.get_sample_value("csms_charging_limited_connectors") == 1
+    assert registry.get_sample_value("csms_charging_limit_amperes", {"station": "CP1", "connector": "1"}) is None
+
+
+def test_the_catalogue_labels_every_action_and_error_code_the_station_can_report():
+    # metrics imports nothing back from actors, so its label lists are copies: keep them in step.
+    from actors import errors
+    from actors.ocpp import ocppj
+    from metrics.catalogue import ACTIONS, ERROR_CODES
+
+    assert ocppj.CP_ACTIONS | ocppj.CSMS_ACTIONS == ACTIONS
+    assert errors.CODES <= ERROR_CODES
