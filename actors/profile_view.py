@@ -46,4 +46,4 @@ class StationProfiles:
 
 def installed_profiles(store: Store, station_id: str) -> list[smart_charging.Installed]:
     """The stack alone (no transactions read): what the station's bookkeeping edits."""
-    return [smart_charging.Installed(r["connector_id"], r["profile"]) for r in store.installed_profiles(station_id)]
+    return smart_charging.installed_from_rows(store.installed_profiles(station_id))

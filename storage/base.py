@@ -160,6 +160,16 @@ class StoreBase:
             if turns is not None:
                 fcntl.flock(turns, fcntl.LOCK_UN)
 
+    def _next_id(self, table: str) -> int:
+        """The id SQLite's AUTOINCREMENT gives the next row of ``table``.
+
+        Only meaningful inside a write transaction (a host writer's turn), which
+        no other connection can interleave with.
+        """
+        seq = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [table]).fetchone()
+        top = self.conn.execute(f"SELECT max(id) FROM {table}").fetchone()  # noqa: S608 - a table name of ours
+        return max(int(seq[0]) if seq else 0, int(top[0] or 0)) + 1
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query; every row as a dict."""
         cursor = self.conn.execute(sql, params)

@@ -68,16 +68,23 @@ class ProfilesMixin(StoreBase):
             [station_id, connector_id, tag_key(id_tag), json.dumps(profile), iso(now)],
         )
 
+    def remote_start_profile(self, station_id: str, connector_id: int, id_tag: str) -> tuple[int, dict[str, Any]] | None:
+        """The oldest waiting TxProfile for this start (same idTag, that connector or any), as (row id, profile)."""
+        found = self.conn.execute(
+            "SELECT id, profile FROM remote_start_profiles WHERE station_id = ? AND id_key = ? "
+            "AND (connector_id IS NULL OR connector_id = ?) ORDER BY id LIMIT 1",
+            [station_id, tag_key(id_tag), connector_id],
+        ).fetchone()
+        return (int(found[0]), json.loads(found[1])) if found is not None else None
+
+    def drop_remote_start_profile(self, row_id: int) -> None:
+        """Forget a waiting TxProfile (its transaction started)."""
+        self.conn.execute("DELETE FROM remote_start_profiles WHERE id = ?", [row_id])
+
     def take_remote_start_profile(self, station_id: str, connector_id: int, id_tag: str) -> dict[str, Any] | None:
-        """The oldest waiting TxProfile for this start (same idTag, that connector or any), removed; or None."""
-        with self.write() as conn:
-            found = conn.execute(
-                "SELECT id, profile FROM remote_start_profiles WHERE station_id = ? AND id_key = ? "
-                "AND (connector_id IS NULL OR connector_id = ?) ORDER BY id LIMIT 1",
-                [station_id, tag_key(id_tag), connector_id],
-            ).fetchone()
-            if found is None:
-                return None
-            conn.execute("DELETE FROM remote_start_profiles WHERE id = ?", [found[0]])
-        profile: dict[str, Any] = json.loads(found[1])
-        return profile
+        """``remote_start_profile``, removed; or None."""
+        with self.write():
+            found = self.remote_start_profile(station_id, connector_id, id_tag)
+            if found is not None:
+                self.drop_remote_start_profile(found[0])
+        return found[1] if found is not None else None

@@ -51,6 +51,11 @@ def _check_int(value: object, what: str, minimum: int = INT32_MIN) -> int:
 class ReservationsMixin(StoreBase):
     """Reservations the central system asked charge points to hold."""
 
+    def next_reservation_id(self) -> int:
+        """The id ``allocate_reservation_id`` would return next (read inside the writer's
+        turn); ``record_reservation_request`` with it hands it out."""
+        return self._next_id("reservation_ids")
+
     def allocate_reservation_id(self) -> int:
         """A reservationId never returned before and never recorded before (> 0)."""
         cursor = self.conn.execute("INSERT INTO reservation_ids DEFAULT VALUES")

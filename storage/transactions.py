@@ -43,8 +43,26 @@ def _json(value: Any) -> str | None:
 class TransactionsMixin(StoreBase):
     """Charging sessions as the charge points report them."""
 
+    def start_retry(self, station_id: str, payload: dict[str, Any]) -> int | None:
+        """The id of an identical earlier start (same station, connector, idTag
+        case-insensitively, meterStart and timestamp instant), or None."""
+        found = self.conn.execute(
+            "SELECT id FROM transactions WHERE station_id = ? AND connector_id = ? "
+            "AND id_key = ? AND meter_start = ? AND start_timestamp = ? "
+            "ORDER BY id DESC LIMIT 1",
+            [station_id, payload["connectorId"], tag_key(payload["idTag"]), payload["meterStart"],
+             normalize(payload["timestamp"])],
+        ).fetchone()
+        return int(found[0]) if found is not None else None
+
+    def next_transaction_id(self) -> int:
+        """The id the next new transaction gets. Read inside the writer's turn
+        (which holds the write lock), so no other writer can take it meanwhile."""
+        return self._next_id("transactions")
+
     def start_transaction(
-        self, station_id: str, payload: dict[str, Any], start_status: str, now: datetime
+        self, station_id: str, payload: dict[str, Any], start_status: str, now: datetime,
+        *, transaction_id: int | None = None,
     ) -> tuple[int, bool]:
         """Store a StartTransaction.req; return ``(transaction_id, is_retry)``.
 
@@ -60,14 +78,10 @@ class TransactionsMixin(StoreBase):
         timestamp = normalize(payload["timestamp"])
         match = [station_id, connector_id]
         with self.write() as conn:
-            retried = conn.execute(
-                "SELECT id FROM transactions WHERE station_id = ? AND connector_id = ? "
-                "AND id_key = ? AND meter_start = ? AND start_timestamp = ? "
-                "ORDER BY id DESC LIMIT 1",
-                [*match, tag_key(id_tag), meter_start, timestamp],
-            ).fetchone()
+            # With ``transaction_id`` the caller has looked for a retry (start_retry) already.
+            retried = None if transaction_id is not None else self.start_retry(station_id, payload)
             if retried is not None:
-                return int(retried[0]), True
+                return retried, True
             stale = [
                 int(r[0])
                 for r in conn.execute(
@@ -83,10 +97,10 @@ class TransactionsMixin(StoreBase):
                     [iso(now), *match],
                 )
             cursor = conn.execute(
-                "INSERT INTO transactions (station_id, connector_id, id_tag, id_key, "
+                "INSERT INTO transactions (id, station_id, connector_id, id_tag, id_key, "
                 "start_status, meter_start, start_timestamp, reservation_id, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [*match, id_tag, tag_key(id_tag), start_status, meter_start, timestamp,
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [transaction_id, *match, id_tag, tag_key(id_tag), start_status, meter_start, timestamp,
                  payload.get("reservationId"), iso(now)],
             )
             tx_id = cursor.lastrowid

@@ -32,7 +32,6 @@ from thespian.actors import Actor, ActorExitRequest, ThespianWatch, WakeupMessag
 
 from actors.adapters.bridge import Outbox, ThreadSafeLogs
 from actors.host.loop import HostLoop
-from actors.host.station import SCHEDULER
 from actors.host.worker import FromActor, HostWorker, Turn
 from actors.messages import (
     AcquireLeases,
@@ -47,6 +46,7 @@ from actors.messages import (
     StartHost,
     TimerFired,
 )
+from actors.ocpp.effects import SCHEDULER
 from actors.settings import Settings
 
 log = logging.getLogger(__name__)

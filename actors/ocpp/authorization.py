@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage import iso, parse_time
+from storage.timefmt import iso, parse_time
 
 IdTagInfo = dict[str, Any]
 

@@ -9,9 +9,10 @@ For each CSMS-initiated action there may be:
 | failure  | CALLERROR, timeout or connection gone  | records that the request did not take effect      |
 
 and the charge-point-initiated handlers in ``actors.ocpp.core`` call the
-``on_*`` functions at the end of this module. Effects on timers (reservation
-expiry, profile validTo) are appended to ``ctx.effects`` as the scheduler's
-own ``ScheduleTimer`` / ``CancelTimer`` messages; the station actor sends them on.
+``on_*`` functions at the end of this module. Like the handlers they read
+through ``ctx.view`` and return what to store as ``Write`` effects; effects on
+timers (reservation expiry, profile validTo) are the scheduler's own
+``ScheduleTimer`` / ``CancelTimer`` messages, told to ``SCHEDULER``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from actors.errors import CommandError
 from actors.messages import CancelTimer, ScheduleTimer
 from actors.ocpp import local_list, reservations, smart_charging
 from actors.ocpp.core import Context
-from actors.profile_view import installed_profiles
+from actors.ocpp.effects import SCHEDULER
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,12 @@ def prepare(ctx: Context, action: str, payload: Payload, options: dict[str, Any]
 def _prepare_reserve(ctx: Context, payload: Payload, options: dict[str, Any]) -> list[Payload]:
     payload = dict(payload)
     if options.get("allocate_reservation_id") or "reservationId" not in payload:
-        payload["reservationId"] = ctx.store.allocate_reservation_id()
-    ctx.store.record_reservation_request(ctx.station_id, payload, ctx.now)
+        payload["reservationId"] = ctx.view.next_reservation_id()
+    held = ctx.view.get_reservation(payload["reservationId"]) if isinstance(payload["reservationId"], int) else None
+    if held is not None and reservations.is_active(held["status"]) and held["station_id"] != ctx.station_id:
+        # §5.13 lets the charge point replace a reservation of its own, not another station's.
+        raise CommandError(f"reservationId {payload['reservationId']} is active on station {held['station_id']}", 2)
+    ctx.write("record_reservation_request", ctx.station_id, payload, ctx.now)
     return [payload]
 
 
@@ -68,9 +73,9 @@ def _prepare_local_list(ctx: Context, payload: Payload, options: dict[str, Any])
 
 
 def _plan_local_list(ctx: Context, update_type: str, only: list[str] | None) -> list[Payload]:
-    state = ctx.store.local_list_state(ctx.station_id)
+    state = ctx.view.local_list_state(ctx.station_id)
     updates = local_list.plan_updates(
-        ctx.store.list_tags(), state, update_type=update_type, now=ctx.now, only=only,
+        ctx.view.list_tags(), state, update_type=update_type, now=ctx.now, only=only,
         max_length=_config_int(ctx, "SendLocalListMaxLength"),
     )
     return [local_list.payload(update) for update in updates]
@@ -119,7 +124,7 @@ def _advance(ctx: Context, reservation_id: int, event: str, **fields: Any) -> st
     Expired reservation, a late ReserveNow answer, a second use) changes
     nothing and is logged: the table, not the caller, decides.
     """
-    found = ctx.store.get_reservation(reservation_id)
+    found = ctx.view.get_reservation(reservation_id)
     if found is None:
         return None
     try:
@@ -127,7 +132,7 @@ def _advance(ctx: Context, reservation_id: int, event: str, **fields: Any) -> st
     except reservations.ReservationError as refused:
         log.warning("station %s: reservation %s left %s: %s", ctx.station_id, reservation_id, found["status"], refused)
         return None
-    ctx.store.set_reservation_status(reservation_id, status, ctx.now, **fields)
+    ctx.write("set_reservation_status", reservation_id, status, ctx.now, **fields)
     return status
 
 
@@ -140,23 +145,23 @@ def result(ctx: Context, action: str, request: Payload, response: Payload, optio
 def _reserve_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
     reservation_id, status = request["reservationId"], response["status"]
     if _advance(ctx, reservation_id, f"answer:{status}") == "Accepted":
-        ctx.effects.append(ScheduleTimer(reservation_timer(ctx.station_id, reservation_id), ctx.station_id,
+        ctx.tell(SCHEDULER, ScheduleTimer(reservation_timer(ctx.station_id, reservation_id), ctx.station_id,
                                          RESERVATION_EXPIRY, request["expiryDate"], {"reservation_id": reservation_id}))
 
 
 def _cancel_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
     reservation_id = request["reservationId"]
     if response["status"] == "Accepted" and _advance(ctx, reservation_id, "cancelled") == "Cancelled":
-        ctx.effects.append(CancelTimer(reservation_timer(ctx.station_id, reservation_id)))
+        ctx.tell(SCHEDULER, CancelTimer(reservation_timer(ctx.station_id, reservation_id)))
 
 
 def _local_list_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> list[Payload]:
     status = response["status"]
     update = local_list.LocalListUpdate(request["listVersion"], request["updateType"], request.get("localAuthorizationList", []))
-    state = ctx.store.local_list_state(ctx.station_id)
+    state = ctx.view.local_list_state(ctx.station_id)
     after = local_list.entries_after(state["entries"], update) if status == "Accepted" else state["entries"]
-    ctx.store.record_local_list_result(
-        ctx.station_id, version=update.version, update_type=update.update_type, entries_after=after,
+    ctx.write(
+        "record_local_list_result", ctx.station_id, version=update.version, update_type=update.update_type, entries_after=after,
         status=status, entry_count=len(update.entries), now=ctx.now,
     )
     differential = update.update_type == "Differential"
@@ -175,15 +180,15 @@ def _local_list_result(ctx: Context, request: Payload, response: Payload, option
 
 
 def _local_list_version_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
-    ctx.store.record_local_list_version(ctx.station_id, response["listVersion"], ctx.now)
+    ctx.write("record_local_list_version", ctx.station_id, response["listVersion"], ctx.now)
 
 
 def _firmware_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
-    ctx.store.record_station_event(ctx.station_id, "firmware-request", "Accepted", ctx.now, detail=request)
+    ctx.write("record_station_event", ctx.station_id, "firmware-request", "Accepted", ctx.now, detail=request)
 
 
 def _diagnostics_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
-    ctx.store.record_station_event(ctx.station_id, "diagnostics-request", "Accepted", ctx.now,
+    ctx.write("record_station_event", ctx.station_id, "diagnostics-request", "Accepted", ctx.now,
                                    detail={**request, "fileName": response.get("fileName")})
 
 
@@ -203,7 +208,7 @@ def _clear_profile_result(ctx: Context, request: Payload, response: Payload, opt
     )
     _save(ctx, kept)
     for item in cleared:
-        ctx.effects.append(CancelTimer(profile_timer(ctx.station_id, item.connector_id, item.profile["chargingProfileId"])))
+        ctx.tell(SCHEDULER, CancelTimer(profile_timer(ctx.station_id, item.connector_id, item.profile["chargingProfileId"])))
 
 
 def _remote_start_result(ctx: Context, request: Payload, response: Payload, options: dict[str, Any]) -> None:
@@ -211,8 +216,8 @@ def _remote_start_result(ctx: Context, request: Payload, response: Payload, opti
         # The TxProfile applies to the transaction this remote start creates (errata 3.41):
         # installed once StartTransaction tells its transactionId. Kept in storage, so
         # that a restart of the station actor in between does not lose it.
-        ctx.store.add_remote_start_profile(
-            ctx.station_id, request.get("connectorId"), request["idTag"], request["chargingProfile"], ctx.now
+        ctx.write(
+            "add_remote_start_profile", ctx.station_id, request.get("connectorId"), request["idTag"], request["chargingProfile"], ctx.now
         )
 
 
@@ -234,14 +239,14 @@ def failure(ctx: Context, action: str, request: Payload, outcome: str) -> None:
     if action == "ReserveNow" and "reservationId" in request:
         _advance(ctx, request["reservationId"], "error", note=outcome)
     elif action == "SendLocalList" and "listVersion" in request:
-        state = ctx.store.local_list_state(ctx.station_id)
-        ctx.store.record_local_list_result(
-            ctx.station_id, version=request["listVersion"], update_type=request["updateType"],
+        state = ctx.view.local_list_state(ctx.station_id)
+        ctx.write(
+            "record_local_list_result", ctx.station_id, version=request["listVersion"], update_type=request["updateType"],
             entries_after=state["entries"], status="Error", entry_count=len(request.get("localAuthorizationList", [])), now=ctx.now,
         )
     elif action in ("UpdateFirmware", "GetDiagnostics"):
         kind = "firmware-request" if action == "UpdateFirmware" else "diagnostics-request"
-        ctx.store.record_station_event(ctx.station_id, kind, "Failed", ctx.now, detail={**request, "outcome": outcome})
+        ctx.write("record_station_event", ctx.station_id, kind, "Failed", ctx.now, detail={**request, "outcome": outcome})
 
 
 # -- timers and charge-point messages ------------------------------------------------
@@ -262,11 +267,13 @@ def on_transaction_started(ctx: Context, request: Payload, transaction_id: int) 
     """StartTransaction: consume its reservation; install a remote start's TxProfile."""
     reservation_id = request.get("reservationId")
     if reservation_id is not None:
-        found = ctx.store.reservation_for_start(ctx.station_id, request["connectorId"], reservation_id)
+        found = ctx.view.reservation_for_start(ctx.station_id, request["connectorId"], reservation_id)
         if found is not None and _advance(ctx, found["id"], "used", transaction_id=transaction_id) == "Used":
-            ctx.effects.append(CancelTimer(reservation_timer(ctx.station_id, found["id"])))
-    profile = ctx.store.take_remote_start_profile(ctx.station_id, request["connectorId"], request["idTag"])
-    if profile is not None:
+            ctx.tell(SCHEDULER, CancelTimer(reservation_timer(ctx.station_id, found["id"])))
+    waiting = ctx.view.remote_start_profile(ctx.station_id, request["connectorId"], request["idTag"])
+    if waiting is not None:
+        row_id, profile = waiting
+        ctx.write("drop_remote_start_profile", row_id)
         _install(ctx, request["connectorId"], {**profile, "transactionId": transaction_id})
 
 
@@ -281,17 +288,17 @@ def on_transaction_stopped(ctx: Context, transaction_id: int) -> None:
 
 
 def _installed(ctx: Context) -> list[smart_charging.Installed]:
-    return installed_profiles(ctx.store, ctx.station_id)
+    return smart_charging.installed_from_rows(ctx.view.installed_profiles(ctx.station_id))
 
 
 def _save(ctx: Context, installed: list[smart_charging.Installed]) -> None:
-    ctx.store.replace_profiles(ctx.station_id, [(i.connector_id, i.profile) for i in installed], ctx.now)
+    ctx.write("replace_profiles", ctx.station_id, [(i.connector_id, i.profile) for i in installed], ctx.now)
 
 
 def _install(ctx: Context, connector_id: int, profile: Payload) -> None:
     _save(ctx, smart_charging.install(_installed(ctx), connector_id, profile))
     if profile.get("validTo"):
-        ctx.effects.append(ScheduleTimer(profile_timer(ctx.station_id, connector_id, profile["chargingProfileId"]),
+        ctx.tell(SCHEDULER, ScheduleTimer(profile_timer(ctx.station_id, connector_id, profile["chargingProfileId"]),
                                          ctx.station_id, PROFILE_EXPIRY, profile["validTo"]))
 
 
@@ -302,7 +309,7 @@ def _split_expired(ctx: Context) -> tuple[list[smart_charging.Installed], list[s
 
 
 def _config(ctx: Context, key: str) -> str | None:
-    for row in ctx.store.get_configuration(ctx.station_id):
+    for row in ctx.view.get_configuration(ctx.station_id):
         if row["key"] == key:
             return row["value"]
     return None
@@ -325,7 +332,7 @@ def _limits(ctx: Context) -> smart_charging.StationLimits:
 
 
 def _active_transaction(ctx: Context, connector_id: int) -> int | None:
-    for tx in ctx.store.list_transactions(station_id=ctx.station_id, active=True):
+    for tx in ctx.view.list_transactions(station_id=ctx.station_id, active=True):
         if tx["connector_id"] == connector_id:
             return int(tx["id"])
     return None

@@ -3,7 +3,9 @@
 A handler takes a ``Context`` and the request payload (a dict as parsed from
 JSON, already valid against the OCPP 1.6 request schema) and returns the
 response payload (camelCase, valid against the 1.6 response schema). Handlers
-persist through the ``Store`` and do no other I/O; decisions live in the pure
+do no I/O: they read through ``ctx.view`` (``actors.ocpp.effects.Reads``) and
+say what to store, count and tell as effects (``ctx.write``, ``ctx.count``,
+``ctx.tell``) that the station host carries out; decisions live in the pure
 functions above them. ``RESULT_HOOKS`` do the bookkeeping once a
 central-system-initiated CALL has been answered.
 """
@@ -16,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import metrics
 from actors.ocpp.authorization import id_tag_info
+from actors.ocpp.effects import Count, Effect, Reads, Tell, Write
 from actors.settings import Settings
-from storage import Store, iso
+from storage.timefmt import iso
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +34,30 @@ SECRET_KEYS = frozenset({"AuthorizationKey"})
 
 @dataclass(frozen=True)
 class Context:
-    """Who is calling, when, and where to persist.
+    """Who is calling, when, what may be read, and the effects asked for so far.
 
-    ``effects`` collects what a handler wants done beyond its reply (timers to
-    schedule or cancel, see ``actors.ocpp.bookkeeping``); the station actor carries
-    them out. Whatever must outlive one call is in ``store``: a station actor
-    can be restarted between any two messages.
+    ``effects`` collects what a handler wants done beyond its reply: storage
+    writes, metrics, actor messages (timers to schedule or cancel, see
+    ``actors.ocpp.bookkeeping``); the station host carries them out, writes
+    first. Whatever must outlive one call is written: a station actor can be
+    evicted between any two messages. Reads through ``view`` see the writes of
+    earlier events, not this event's own.
     """
 
-    store: Store
+    view: Reads
     station_id: str
     settings: Settings
     now: datetime
-    effects: list[Any] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+    def write(self, op: str, *args: Any, **kwargs: Any) -> None:
+        self.effects.append(Write(op, args, kwargs))
+
+    def count(self, op: str, *args: Any) -> None:
+        self.effects.append(Count(op, args))
+
+    def tell(self, to: Any, message: Any) -> None:
+        self.effects.append(Tell(to, message))
 
 
 # -- pure decisions -----------------------------------------------------------
@@ -99,43 +112,48 @@ def remembered_keys(configuration_key: list[Payload]) -> list[Payload]:
 
 
 def boot_notification(ctx: Context, req: Payload) -> Payload:
-    station = ctx.store.get_station(ctx.station_id)
+    station = ctx.view.get_station(ctx.station_id)
     # The gateway registers stations before they get here: no row means accepted.
     reply = boot_reply(station["registration"] if station else "accepted", ctx.settings, ctx.now)
-    ctx.store.record_boot(ctx.station_id, req, reply["status"], ctx.now)
+    ctx.write("record_boot", ctx.station_id, req, reply["status"], ctx.now)
     log.info("station %s booted: %s", ctx.station_id, reply["status"])
     return reply
 
 
 def heartbeat(ctx: Context, req: Payload) -> Payload:
-    ctx.store.touch(ctx.station_id, ctx.now)
+    ctx.write("touch", ctx.station_id, ctx.now)
     return {"currentTime": iso(ctx.now)}
 
 
 def status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.store.record_status(ctx.station_id, req, ctx.now)
+    ctx.write("record_status", ctx.station_id, req, ctx.now)
     return {}
 
 
 def authorize(ctx: Context, req: Payload) -> Payload:
-    return {"idTagInfo": id_tag_info(ctx.store.get_tag(req["idTag"]), ctx.now)}
+    return {"idTagInfo": id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)}
 
 
 def start_transaction(ctx: Context, req: Payload) -> Payload:
     # OCPP 1.6 §4.8: the Central System "MUST verify validity of the identifier".
-    info = id_tag_info(ctx.store.get_tag(req["idTag"]), ctx.now)
+    info = id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)
     if ctx.settings.concurrent_tx and info["status"] == "Accepted":
         # A transaction open on this very connector is a retry or is about to be
         # abandoned by this start: only transactions elsewhere count.
         open_elsewhere = any(
             (tx["station_id"], tx["connector_id"]) != (ctx.station_id, req["connectorId"])
-            for tx in ctx.store.active_transactions_for_tag(req["idTag"])
+            for tx in ctx.view.active_transactions_for_tag(req["idTag"])
         )
         info = start_status(info, open_elsewhere, concurrent_tx=True)
     # TC_037_3: a transactionId is handed out whatever the status.
-    tx_id, retry = ctx.store.start_transaction(ctx.station_id, req, info["status"], ctx.now)
-    if not retry:
-        metrics.transaction_started()
+    retried = ctx.view.start_retry(ctx.station_id, req)
+    retry = retried is not None
+    if retried is not None:
+        tx_id = retried
+    else:
+        tx_id = ctx.view.next_transaction_id()
+        ctx.write("start_transaction", ctx.station_id, req, info["status"], ctx.now, transaction_id=tx_id)
+        ctx.count("transaction_started")
     log.info(
         "station %s connector %s: transaction %d %s (%s)",
         ctx.station_id, req["connectorId"], tx_id, "retried" if retry else "started",
@@ -146,25 +164,25 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
 
 def stop_transaction(ctx: Context, req: Payload) -> Payload:
     # OCPP 1.6 errata 3.18: unknown ids and -1 are answered "as if valid".
-    before = ctx.store.get_transaction(req["transactionId"])
-    known = ctx.store.stop_transaction(ctx.station_id, req, ctx.now)
+    before = ctx.view.get_transaction(req["transactionId"])
+    ctx.write("stop_transaction", ctx.station_id, req, ctx.now)
+    known = before is not None and before["station_id"] == ctx.station_id
     if known and before is not None and before["stopped_at"] is None:
-        metrics.transaction_stopped()
-        after = ctx.store.get_transaction(req["transactionId"])
-        if after is not None and after["energy_wh"] is not None:
-            metrics.energy_delivered(after["energy_wh"])
+        # storage.transactions: the first stop of a known transaction stores energy = stop - start.
+        ctx.count("transaction_stopped")
+        ctx.count("energy_delivered", req["meterStop"] - before["meter_start"])
     log.info(
         "station %s: transaction %s stopped (%s)%s", ctx.station_id, req.get("transactionId"),
         req.get("reason", "Local"), "" if known else " [unknown transaction]",
     )
     # OCPP 1.6 §6.50: idTagInfo only "if idTag was supplied in the request".
     if "idTag" in req:
-        return {"idTagInfo": id_tag_info(ctx.store.get_tag(req["idTag"]), ctx.now)}
+        return {"idTagInfo": id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)}
     return {}
 
 
 def meter_values(ctx: Context, req: Payload) -> Payload:
-    ctx.store.record_meter_values(ctx.station_id, req, ctx.now)
+    ctx.write("record_meter_values", ctx.station_id, req, ctx.now)
     return {}
 
 
@@ -181,12 +199,12 @@ def data_transfer(ctx: Context, req: Payload) -> Payload:
 
 
 def diagnostics_status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.store.record_station_event(ctx.station_id, "diagnostics", req["status"], ctx.now)
+    ctx.write("record_station_event", ctx.station_id, "diagnostics", req["status"], ctx.now)
     return {}
 
 
 def firmware_status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.store.record_station_event(ctx.station_id, "firmware", req["status"], ctx.now)
+    ctx.write("record_station_event", ctx.station_id, "firmware", req["status"], ctx.now)
     return {}
 
 
@@ -195,18 +213,18 @@ def firmware_status_notification(ctx: Context, req: Payload) -> Payload:
 
 def security_event_notification(ctx: Context, req: Payload) -> Payload:
     # A04.FR.03: "The Central System SHALL confirm every SecurityEventNotification".
-    ctx.store.record_station_event(ctx.station_id, "security", req["type"], ctx.now, detail=req)
+    ctx.write("record_station_event", ctx.station_id, "security", req["type"], ctx.now, detail=req)
     log.warning("station %s: security event %s", ctx.station_id, req["type"])
     return {}
 
 
 def log_status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.store.record_station_event(ctx.station_id, "log", req["status"], ctx.now, detail=req)
+    ctx.write("record_station_event", ctx.station_id, "log", req["status"], ctx.now, detail=req)
     return {}
 
 
 def signed_firmware_status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.store.record_station_event(ctx.station_id, "signed-firmware", req["status"], ctx.now, detail=req)
+    ctx.write("record_station_event", ctx.station_id, "signed-firmware", req["status"], ctx.now, detail=req)
     return {}
 
 
@@ -239,8 +257,8 @@ HANDLERS: dict[str, Callable[[Context, Payload], Payload]] = {
 
 
 def got_configuration(ctx: Context, req: Payload, res: Payload) -> None:
-    ctx.store.record_configuration(
-        ctx.station_id,
+    ctx.write(
+        "record_configuration", ctx.station_id,
         remembered_keys(res.get("configurationKey", [])),
         res.get("unknownKey", []),
         ctx.now,
@@ -253,10 +271,10 @@ def changed_configuration(ctx: Context, req: Payload, res: Payload) -> None:
     if req["key"] in SECRET_KEYS:
         # Security whitepaper §2 (Security Profile 1/2): after the charge point
         # accepted a new AuthorizationKey it uses it as its Basic-auth password.
-        ctx.store.set_password(ctx.station_id, req["value"])
-        ctx.store.set_configuration_value(ctx.station_id, req["key"], None, ctx.now)
+        ctx.write("set_password", ctx.station_id, req["value"])
+        ctx.write("set_configuration_value", ctx.station_id, req["key"], None, ctx.now)
         return
-    ctx.store.set_configuration_value(ctx.station_id, req["key"], req["value"], ctx.now)
+    ctx.write("set_configuration_value", ctx.station_id, req["key"], req["value"], ctx.now)
 
 
 RESULT_HOOKS: dict[str, Callable[[Context, Payload, Payload], None]] = {

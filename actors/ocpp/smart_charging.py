@@ -83,7 +83,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from actors.ocpp.smart_charging_composite import composite_schedule, limit_at
-from storage import parse_time
+from storage.timefmt import parse_time
 
 __all__ = [
     "KINDS",
@@ -136,6 +136,11 @@ class Installed:
 
     connector_id: int
     profile: dict[str, Any]
+
+
+def installed_from_rows(rows: list[dict[str, Any]]) -> list[Installed]:
+    """The stack from ``Store.installed_profiles`` rows ({connector_id, profile, ...})."""
+    return [Installed(r["connector_id"], r["profile"]) for r in rows]
 
 
 # -- validation -----------------------------------------------------------------

@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
-from storage import iso, parse_time
+from storage.timefmt import iso, parse_time
 
 if TYPE_CHECKING:
     from actors.ocpp.smart_charging import Installed

@@ -15,6 +15,7 @@ from actors.ocpp.authorization import id_tag_info
 from actors.ocpp.core import HANDLERS, RESULT_HOOKS, Context, data_transfer_status
 from actors.settings import Settings
 from storage import Store, iso
+from tests.support.effects import carry_out
 
 NOW = datetime(2026, 11, 25, 10, 0, 0, 123000, tzinfo=timezone.utc)
 SETTINGS = Settings(heartbeat_interval=300, boot_retry_interval=60,
@@ -22,7 +23,7 @@ SETTINGS = Settings(heartbeat_interval=300, boot_retry_interval=60,
 
 
 def ctx_for(store: Store, station_id: str = "CP1", **settings: Any) -> Context:
-    return Context(store=store, station_id=station_id,
+    return Context(view=store, station_id=station_id,
                    settings=replace(SETTINGS, **settings), now=NOW)
 
 
@@ -31,7 +32,14 @@ def call(ctx: Context, action: str, req: dict[str, Any]) -> dict[str, Any]:
     get_validator(2, action, "1.6").validate(req)
     res = HANDLERS[action](ctx, req)
     get_validator(3, action, "1.6").validate(res)
+    carry_out(ctx.view, ctx)  # type: ignore[arg-type]
     return res
+
+
+def hook(action: str, ctx: Context, req: dict[str, Any], res: dict[str, Any]) -> None:
+    """Run a result hook and carry out its writes."""
+    RESULT_HOOKS[action](ctx, req, res)
+    carry_out(ctx.view, ctx)  # type: ignore[arg-type]
 
 
 def start(id_tag: str = "GOOD", connector: int = 1, meter: int = 0,
@@ -261,7 +269,7 @@ def test_every_action_a_charge_point_may_send_has_a_handler() -> None:
 
 
 def test_get_configuration_result_is_remembered(store: Store) -> None:
-    RESULT_HOOKS["GetConfiguration"](ctx_for(store), {}, {
+    hook("GetConfiguration", ctx_for(store), {}, {
         "configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}],
         "unknownKey": ["Nope"]})
     assert store.get_configuration("CP1")[0]["value"] == "300"
@@ -274,8 +282,7 @@ def test_get_configuration_result_is_remembered(store: Store) -> None:
 def test_change_configuration_is_remembered_only_when_accepted(
     store: Store, status: str, remembered: str | None
 ) -> None:
-    RESULT_HOOKS["ChangeConfiguration"](
-        ctx_for(store), {"key": "MeterValueSampleInterval", "value": "60"}, {"status": status})
+    hook("ChangeConfiguration", ctx_for(store), {"key": "MeterValueSampleInterval", "value": "60"}, {"status": status})
     values = {c["key"]: c["value"] for c in store.get_configuration("CP1")}
     assert values.get("MeterValueSampleInterval") == remembered
 
@@ -284,8 +291,7 @@ def test_accepted_authorization_key_becomes_the_password_and_is_not_remembered(
     store: Store,
 ) -> None:
     store.upsert_station("CP1", password="old-password-1234")
-    RESULT_HOOKS["ChangeConfiguration"](
-        ctx_for(store), {"key": "AuthorizationKey", "value": "0123456789abcdef0123"},
+    hook("ChangeConfiguration", ctx_for(store), {"key": "AuthorizationKey", "value": "0123456789abcdef0123"},
         {"status": "Accepted"})
     assert store.check_password("CP1", "0123456789abcdef0123")
     assert not store.check_password("CP1", "old-password-1234")

@@ -61,3 +61,47 @@ def test_only_the_adapters_reach_into_thespian_internals() -> None:
         if "thespian.system" in text:
             offenders.append(str(relative))
     assert offenders == []
+
+
+# The OCPP logic does no I/O (issue 8, "One pass per frame"): what it may import.
+OCPP_MAY_IMPORT = ("actors.ocpp", "actors.errors", "actors.messages", "actors.settings", "storage.timefmt",
+                   "ocpp", "jsonschema")
+IO_MODULES = {"sqlite3", "socket", "asyncio", "select", "selectors", "subprocess", "threading", "time",
+              "multiprocessing", "http", "urllib", "ssl", "fcntl", "shutil", "tempfile", "random"}
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):  # function-level imports count too
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names if node.module in ("actors", "storage"))
+    return found - {"__future__"}
+
+
+def test_the_ocpp_logic_imports_no_io_no_storage_and_no_metrics() -> None:
+    checked = sorted((ROOT / "actors" / "ocpp").glob("*.py")) + [
+        ROOT / "actors" / f"{name}.py" for name in ("errors", "messages", "settings")]
+    offenders = {}
+    for path in checked:
+        bad = set()
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in sys.stdlib_module_names:
+                if top in IO_MODULES:
+                    bad.add(name)
+            elif not name.startswith(OCPP_MAY_IMPORT) and name not in ("actors", "storage"):
+                bad.add(name)
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = sorted(bad)
+    assert len(checked) > 10 and not offenders
+
+
+def test_the_import_check_sees_a_store_or_a_metric_import(tmp_path: Path) -> None:
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("def f():\n    import metrics\n    from storage import Store\n    import time\n")
+    assert {"metrics", "storage", "storage.Store", "time"} <= _imports(sneaky)

@@ -1,0 +1,383 @@
+"""The station machine: one charge point's OCPP-J session, without I/O.
+
+In the shape of websockets' sans-I/O protocol: an event goes in (a frame's
+text with ``now``, a connection opened or closed, an operator's CALL, a timer,
+a call timeout) and a ``Step`` of effects comes out (``actors.ocpp.effects``):
+writes, metrics, frames to send, connections to close, actor messages, call
+timeouts to arm. The station host (``actors.host.station``) carries them out in
+order, writes first, and sends frames only after the turn's commit.
+
+The machine owns the session: accepted or not, the last boot status, the
+message ids seen on this connection, the flood window, and the queue of CALLs
+the central system sends (one outstanding at a time, ``actors.ocpp.calls``).
+What outlives a session is read through ``Reads`` and written as effects. One
+place, ``_on_call``, turns an exception into a CALLERROR; if the writes of a
+CALL fail when the host applies them, the step's ``fallback`` (an InternalError
+CALLERROR) replaces its other effects.
+
+Clocks are arguments: ``now`` (UTC, for what is stored and sent) and ``mono``
+(``time.perf_counter``, for rates and latencies). Message ids of outgoing CALLs
+come from ``new_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from actors.errors import CommandError, OcppCallError
+from actors.messages import CallReply, SendCall, StationStateReply, TimerFired
+from actors.ocpp import bookkeeping, core, ocppj
+from actors.ocpp.calls import CallQueue, OutgoingCall
+from actors.ocpp.effects import (
+    SCHEDULER,
+    ArmTimeout,
+    Close,
+    Count,
+    Effect,
+    Reads,
+    Send,
+    Step,
+    Tell,
+    Write,
+)
+from actors.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SEEN_IDS = 1000  # message ids remembered per connection (J §4.1.4 uniqueness)
+
+__all__ = ["SCHEDULER", "SEEN_IDS", "StationMachine", "refusal_reason"]
+
+
+class StationMachine:
+    """The central system's side of one charge point, as a pure state machine."""
+
+    def __init__(self, station_id: str, *, settings: Settings, view: Reads, pid: int = 0,
+                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+        self.station_id = station_id
+        self.settings = settings
+        self.view = view
+        self.pid = pid
+        self.new_id = new_id
+        row = view.get_station(station_id)
+        self.registered = row is not None
+        # OCPP-J §5.4: a station Accepted before is served without a new BootNotification.
+        self.ever_accepted = bool(row and row.get("ever_accepted"))
+        self.boot_status: str | None = (row or {}).get("last_boot_status")
+        self.conn: int | None = None  # the current connection's number
+        self.calls = CallQueue()
+        self.seen_ids: OrderedDict[str, None] = OrderedDict()
+        self.window_start = 0.0
+        self.window_calls = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to keep in memory: no connection, no CALL outstanding or queued."""
+        return self.conn is None and self.calls.outstanding is None and not self.calls.queued
+
+    def state(self) -> StationStateReply:
+        out = self.calls.outstanding
+        return StationStateReply(
+            self.station_id, self.conn is not None, self.ever_accepted, self.pid,
+            out.action if out else None, len(self.calls.queued),
+        )
+
+    # -- connection -----------------------------------------------------------------
+
+    def connected(self, conn: int, peer: str, now: datetime, mono: float) -> Step:
+        step = Step()
+        if self.conn is not None:
+            # Newest connection wins: no zombie lock-out after a silent drop.
+            log.info("station %s: new connection from %s replaces the old one", self.station_id, peer)
+            step.effects.append(Count("connection_event", ("replaced",)))
+            step.effects.append(Close(self.conn, 1000, "replaced by a new connection"))
+            self._connection_lost(step, "replaced by a new connection", now)
+        self.conn = conn
+        self.seen_ids.clear()
+        self.window_start, self.window_calls = mono, 0  # the flood limit is per connection
+        step.effects.append(Write("mark_connected", (self.station_id, True, now)))  # creates an unknown one's row
+        if not self.registered:
+            # Admitted by --unknown-stations accept: registered here, in the writer's
+            # group commit, after the upgrade completed (never by the handshake).
+            self.registered = True
+            log.info("registered unknown charge point %s", self.station_id)
+        step.effects.append(Count("connection_event", ("opened",)))
+        log.info("station %s: connected from %s", self.station_id, peer)
+        return step
+
+    def disconnected(self, conn: int, reason: str, now: datetime) -> Step:
+        """Connection ``conn`` ended (an older, replaced one is ignored)."""
+        step = Step()
+        if conn == self.conn:
+            log.info("station %s: connection %s", self.station_id, reason)
+            self._connection_lost(step, reason, now)
+        return step
+
+    def close(self, code: int, reason: str, now: datetime) -> Step:
+        """Close the connection from the central system's side (revoked lease, removal, shutdown)."""
+        step = Step()
+        if self.conn is not None:
+            step.effects.append(Close(self.conn, code, reason))
+            self._connection_lost(step, reason, now)
+        return step
+
+    def _connection_lost(self, step: Step, reason: str, now: datetime) -> None:
+        self.conn = None
+        step.effects.append(Write("mark_connected", (self.station_id, False, now)))
+        step.effects.append(Count("connection_event", ("closed",)))
+        # "When the connection drops, the outstanding and queued CALLs fail at once."
+        for call in self.calls.drain():
+            self._reply(step, call, "not-connected", now,
+                        error={"code": "NotConnected", "description": reason, "details": {}})
+
+    # -- inbound frames ---------------------------------------------------------
+
+    def received(self, conn: int, message: str | bytes, now: datetime, mono: float, received: float) -> Step:
+        """A frame arrived on ``conn`` at ``received`` (mono clock); handled at ``mono``."""
+        step = Step()
+        if conn != self.conn:
+            return step  # a frame of a connection that was replaced or closed meanwhile
+        if isinstance(message, bytes):
+            step.effects.append(Send(conn, ocppj.error_frame(ocppj.UNKNOWN_ID, "FormationViolation", "OCPP-J frames are text frames")))
+            step.effects.append(Count("call_error", ("FormationViolation", "in")))
+            return step
+        try:
+            frame = ocppj.parse(message)
+        except ocppj.Ignored as ignored:
+            log.warning("station %s: frame ignored: %s", self.station_id, ignored)
+            return step
+        except OcppCallError as error:
+            log.warning("station %s: malformed frame: %s", self.station_id, error)
+            step.effects.extend(self._error(conn, getattr(error, "message_id", ocppj.UNKNOWN_ID), error, "?"))
+            return step
+        if isinstance(frame, ocppj.Call):
+            self._on_call(step, conn, frame, now, mono, received)
+        else:
+            self._on_answer(step, frame, now, mono)
+        return step
+
+    def _on_call(self, step: Step, conn: int, call: ocppj.Call, now: datetime, mono: float, received: float) -> None:
+        action = call.action if call.action in ocppj.CP_ACTIONS else "unknown"
+        try:
+            if not self._within_rate(step, mono, now):
+                return
+            if call.message_id in self.seen_ids:
+                raise OcppCallError("ProtocolError", f"message id {call.message_id!r} was already used on this connection")
+            self._remember(call.message_id)
+            ocppj.check_inbound_call(call)
+            if not self.ever_accepted and call.action != "BootNotification":
+                # OCPP-J errata 3.8: answer a not-yet-accepted station with SecurityError.
+                raise OcppCallError("SecurityError", "charge point has not been accepted: send BootNotification first")
+            handler = core.HANDLERS.get(call.action)
+            if handler is None:
+                raise OcppCallError("NotSupported", f"{call.action} is not supported by this central system")
+            ctx = self._context(now)
+            reply = handler(ctx, call.payload)
+            self._after_inbound(ctx, call, reply)
+        except OcppCallError as error:
+            log.warning("station %s: %s %s refused: %s", self.station_id, call.action[:40], call.message_id, error)
+            step.effects.extend(self._error(conn, call.message_id, error, action))
+            return
+        except Exception:
+            log.exception("station %s: error handling %s", self.station_id, call.action)
+            step.effects.extend(self._error(conn, call.message_id, OcppCallError("InternalError", "internal error"), action))
+            return
+        if call.action == "BootNotification":
+            self.boot_status = reply.get("status")
+            self.ever_accepted = self.ever_accepted or self.boot_status == "Accepted"
+        step.effects.extend(ctx.effects)
+        step.effects.append(Send(conn, ocppj.result_frame(call.message_id, reply)))
+        step.effects.append(Count("message", (action, "in", "result")))
+        step.effects.append(Count("call_latency", (action, "in", mono - received)))
+        # If the host cannot store what the reply acknowledges, the charge point must retry.
+        step.fallback = self._error(conn, call.message_id, OcppCallError("InternalError", "internal error"), action)
+
+    def _context(self, now: datetime) -> core.Context:
+        return core.Context(view=self.view, station_id=self.station_id, settings=self.settings, now=now)
+
+    def _after_inbound(self, ctx: core.Context, call: ocppj.Call, reply: dict[str, Any]) -> None:
+        """Bookkeeping of other profiles that a Core message triggers (reservations, profiles)."""
+        if call.action not in ("StartTransaction", "StopTransaction"):
+            return
+        mark = len(ctx.effects)
+        try:
+            if call.action == "StartTransaction":
+                bookkeeping.on_transaction_started(ctx, call.payload, reply["transactionId"])
+            else:
+                bookkeeping.on_transaction_stopped(ctx, call.payload["transactionId"])
+        except Exception:  # never fail the reply for bookkeeping: drop only its effects
+            log.exception("station %s: bookkeeping after %s failed", self.station_id, call.action)
+            del ctx.effects[mark:]
+
+    def timer(self, timer: TimerFired, now: datetime) -> Step:
+        ctx = self._context(now)
+        bookkeeping.on_timer(ctx, timer.kind, timer.data)
+        return Step(ctx.effects)
+
+    def _error(self, conn: int, message_id: str, error: OcppCallError, action: str) -> list[Effect]:
+        return [
+            Send(conn, ocppj.error_frame(message_id, error.code, error.description, error.details)),
+            Count("message", (action, "in", "error")),
+            Count("call_error", (error.code, "in")),
+        ]
+
+    def _remember(self, message_id: str) -> None:
+        self.seen_ids[message_id] = None
+        if len(self.seen_ids) > SEEN_IDS:
+            self.seen_ids.popitem(last=False)
+
+    def _within_rate(self, step: Step, mono: float, now: datetime) -> bool:
+        limit = self.settings.max_call_rate
+        if limit <= 0:
+            return True
+        if mono - self.window_start >= 1.0:
+            self.window_start, self.window_calls = mono, 0
+        self.window_calls += 1
+        if self.window_calls > limit:
+            log.warning("station %s: more than %d CALLs per second: closing", self.station_id, limit)
+            step.effects.extend(self.close(1008, "message rate exceeded", now).effects)
+            return False
+        return True
+
+    # -- outbound CALLs -----------------------------------------------------------
+
+    def send_call(self, message: SendCall, requester: Any, now: datetime, mono: float) -> Step:
+        step = Step()
+        options = dict(message.options)
+        call = OutgoingCall(self.new_id(), message.action, dict(message.payload), requester=requester, extra={"options": options})
+        refusal = refusal_reason(self.boot_status, message.action, message.payload)
+        if refusal is not None:
+            self._reply(step, call, "refused", now, error={"code": "Refused", "description": refusal, "details": {}})
+            return step
+        if self.conn is None:
+            self._reply(step, call, "not-connected", now,
+                        error={"code": "NotConnected", "description": "charge point is not connected", "details": {}})
+            return step
+        ctx = self._context(now)
+        try:
+            payloads = bookkeeping.prepare(ctx, message.action, call.payload, options)
+            for payload in payloads:
+                ocppj.validate(message.action, payload)
+        except (CommandError, OcppCallError) as error:
+            description = error.message if isinstance(error, CommandError) else f"payload is not valid OCPP 1.6: {error.description}"
+            self._reply(step, call, "refused", now, error={"code": "Refused", "description": description, "details": {}})
+            return step
+        if not payloads:
+            self._reply(step, call, "refused", now, error={"code": "Refused", "description": "nothing to send", "details": {}})
+            return step
+        step.effects.extend(ctx.effects)
+        step.fallback = [Tell(requester, CallReply(self.station_id, call.action, call.payload, "refused", None, {
+            "code": "Refused", "description": "the central system could not record the request", "details": {}}))]
+        self._submit(step, call, payloads, now, mono)
+        return step
+
+    def _submit(self, step: Step, call: OutgoingCall, payloads: list[dict[str, Any]], now: datetime, mono: float) -> None:
+        """Queue the first payload; the others follow, one after the other, for the same requester."""
+        call.payload, call.extra["then"] = payloads[0], payloads[1:]
+        to_send = self.calls.submit(call)
+        if to_send is not None:
+            self._transmit(step, to_send, now, mono)
+
+    def _transmit(self, step: Step, call: OutgoingCall, now: datetime, mono: float) -> None:
+        if self.conn is None:
+            self._connection_lost(step, "charge point is not connected", now)
+            return
+        call.sent_at = mono
+        step.effects.append(Send(self.conn, ocppj.call_frame(call.message_id, call.action, call.payload)))
+        step.effects.append(ArmTimeout(call.message_id, self.settings.call_timeout))
+
+    def _on_answer(self, step: Step, frame: ocppj.CallResult | ocppj.CallError | ocppj.MalformedAnswer,
+                   now: datetime, mono: float) -> None:
+        ended, next_call = self.calls.finish(frame.message_id)
+        if ended is None:
+            log.warning("station %s: answer to unknown or late CALL %s ignored", self.station_id, frame.message_id)
+            return
+        step.effects.append(Count("call_latency", (ended.action, "out", mono - ended.sent_at)))
+        if isinstance(frame, ocppj.CallResult):
+            self._on_result(step, ended, frame.payload, now, mono)
+        elif isinstance(frame, ocppj.MalformedAnswer):
+            log.warning("station %s: malformed answer to %s: %s", self.station_id, ended.action, frame.description)
+            step.effects.append(Count("message", (ended.action, "out", "error")))
+            self._reply(step, ended, "error", now, error={
+                "code": "FormationViolation", "description": f"malformed answer from charge point: {frame.description}", "details": {}})
+        else:
+            step.effects.append(Count("message", (ended.action, "out", "error")))
+            step.effects.append(Count("call_error", (frame.code, "out")))
+            self._reply(step, ended, "error", now, error={"code": frame.code, "description": frame.description, "details": frame.details})
+        if next_call is not None:
+            self._transmit(step, next_call, now, mono)
+
+    def _on_result(self, step: Step, call: OutgoingCall, payload: dict[str, Any], now: datetime, mono: float) -> None:
+        try:
+            ocppj.validate(call.action + "Response", payload)
+        except OcppCallError as error:
+            log.warning("station %s: invalid %s.conf: %s", self.station_id, call.action, error)
+            step.effects.append(Count("message", (call.action, "out", "error")))
+            self._reply(step, call, "error", now, error={
+                "code": error.code, "description": f"invalid CALLRESULT from charge point: {error.description}", "details": {}})
+            return
+        step.effects.append(Count("message", (call.action, "out", "result")))
+        ctx = self._context(now)
+        follow_ups: list[dict[str, Any]] = []
+        try:
+            hook = core.RESULT_HOOKS.get(call.action)
+            if hook is not None:
+                hook(ctx, call.payload, payload)
+            follow_ups = bookkeeping.result(ctx, call.action, call.payload, payload, call.extra.get("options", {}))
+        except Exception:
+            log.exception("station %s: bookkeeping after %s failed", self.station_id, call.action)
+            ctx.effects.clear()
+        step.effects.extend(ctx.effects)
+        then = follow_ups or (call.extra.get("then", []) if payload.get("status", "Accepted") == "Accepted" else [])
+        if then and self.conn is not None:
+            # The next part of a multi-part request (a split or fallback SendLocalList).
+            follow = OutgoingCall(self.new_id(), call.action, then[0], requester=call.requester,
+                                  extra={"options": call.extra.get("options", {})})
+            self._submit(step, follow, then, now, mono)
+            return
+        self._reply(step, call, "result", now, response=payload)
+
+    def _reply(self, step: Step, call: OutgoingCall, outcome: str, now: datetime, *,
+               response: dict | None = None, error: dict | None = None) -> None:
+        if outcome in ("timeout", "not-connected"):
+            step.effects.append(Count("message", (call.action, "out", outcome)))
+        if outcome in ("timeout", "not-connected", "error"):
+            ctx = self._context(now)
+            try:
+                bookkeeping.failure(ctx, call.action, call.payload, outcome)
+                step.effects.extend(ctx.effects)
+            except Exception:
+                log.exception("station %s: bookkeeping after a failed %s failed", self.station_id, call.action)
+        if call.requester is not None:
+            step.effects.append(Tell(call.requester, CallReply(self.station_id, call.action, call.payload, outcome, response, error)))
+
+    def call_timed_out(self, message_id: str, now: datetime, mono: float) -> Step:
+        step = Step()
+        ended, next_call = self.calls.finish(message_id)
+        if ended is not None:
+            log.warning("station %s: no answer to %s within %ss", self.station_id, ended.action, self.settings.call_timeout)
+            self._reply(step, ended, "timeout", now, error={"code": "Timeout", "description": "no answer within the call timeout", "details": {}})
+            if next_call is not None:
+                self._transmit(step, next_call, now, mono)
+        return step
+
+
+def refusal_reason(boot_status: str | None, action: str, payload: dict[str, Any]) -> str | None:
+    """Why the central system must not send this CALL now, or None.
+
+    # OCPP 1.6 §4.2: Rejected -> "the Central System SHOULD NOT initiate any messages";
+    # Pending -> "RemoteStartTransaction and RemoteStopTransaction are not allowed".
+    # Errata 3.40: no TriggerMessage(BootNotification) once the CP was Accepted.
+    """
+    if boot_status == "Rejected":
+        return "the charge point's BootNotification was answered Rejected: nothing may be sent to it"
+    if boot_status == "Pending" and action in ("RemoteStartTransaction", "RemoteStopTransaction"):
+        return f"{action} is not allowed while the charge point is Pending (OCPP 1.6 §4.2)"
+    if action == "TriggerMessage" and payload.get("requestedMessage") == "BootNotification" and boot_status == "Accepted":
+        return "the charge point is already Accepted: a BootNotification may not be triggered (errata 3.40)"
+    return None

@@ -1,0 +1,150 @@
+"""The station machine without I/O: text and clocks in, effects out.
+
+A fake ``Reads`` (plain dicts) stands in for storage; nothing here opens a
+file, a socket or a metric.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from actors.messages import CallReply, SendCall
+from actors.ocpp.effects import ArmTimeout, Close, Count, Send, Tell, Write
+from actors.ocpp.machine import StationMachine
+from actors.settings import Settings
+
+NOW = datetime(2026, 12, 4, 9, 0, 0, tzinfo=timezone.utc)
+BOOT = {"chargePointVendor": "ACME", "chargePointModel": "One"}
+
+
+class FakeReads:
+    """Just enough of ``actors.ocpp.effects.Reads`` for these tests."""
+
+    def __init__(self, station: dict[str, Any] | None = None, tags: dict[str, Any] | None = None) -> None:
+        self.station, self.tags = station, tags or {}
+
+    def get_station(self, station_id: str) -> dict[str, Any] | None:
+        return self.station
+
+    def get_tag(self, id_tag: str) -> dict[str, Any] | None:
+        return self.tags.get(id_tag)
+
+    def active_transactions_for_tag(self, id_tag: str) -> list[dict[str, Any]]:
+        return []
+
+    def start_retry(self, station_id: str, payload: dict[str, Any]) -> int | None:
+        return None
+
+    def next_transaction_id(self) -> int:
+        return 41
+
+    def remote_start_profile(self, *args: Any) -> None:
+        return None
+
+    def installed_profiles(self, station_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def reservation_for_start(self, *args: Any) -> None:
+        return None
+
+
+def machine(station: dict[str, Any] | None = None, **settings: Any) -> StationMachine:
+    ids = iter(f"out-{n}" for n in range(100))
+    return StationMachine("CP1", settings=Settings(**settings), view=FakeReads(station, {"TAG": {
+        "id_tag": "TAG", "status": "Accepted", "expiry_date": None, "parent_id_tag": None}}),
+        new_id=lambda: next(ids))
+
+
+def frames(effects: list[Any]) -> list[Any]:
+    return [json.loads(e.text) for e in effects if isinstance(e, Send)]
+
+
+def test_a_boot_is_one_write_one_reply_and_counts() -> None:
+    m = machine()
+    opened = m.connected(1, "127.0.0.1:5000", NOW, 0.0)
+    assert Write("mark_connected", ("CP1", True, NOW)) in opened.effects
+    step = m.received(1, json.dumps([2, "b1", "BootNotification", BOOT]), NOW, 0.5, 0.25)
+    writes = [e for e in step.effects if isinstance(e, Write)]
+    assert [w.op for w in writes] == ["record_boot"]
+    assert frames(step.effects) == [[3, "b1", {"status": "Accepted", "currentTime": "2026-12-04T09:00:00.000Z", "interval": 300}]]
+    assert Count("message", ("BootNotification", "in", "result")) in step.effects
+    assert Count("call_latency", ("BootNotification", "in", 0.25)) in step.effects
+    # If the host cannot store the boot, the charge point is told InternalError instead.
+    assert frames(step.fallback)[0][:3] == [4, "b1", "InternalError"]
+
+
+def test_a_station_never_accepted_gets_security_error_and_nothing_is_written() -> None:
+    m = machine()
+    m.connected(1, "peer", NOW, 0.0)
+    step = m.received(1, json.dumps([2, "h1", "Heartbeat", {}]), NOW, 0.0, 0.0)
+    assert not [e for e in step.effects if isinstance(e, Write)]
+    assert frames(step.effects)[0][:3] == [4, "h1", "SecurityError"]
+
+
+def test_start_transaction_hands_out_the_next_id_as_a_write() -> None:
+    m = machine({"ever_accepted": 1, "last_boot_status": "Accepted"})
+    m.connected(1, "peer", NOW, 0.0)
+    req = {"connectorId": 1, "idTag": "TAG", "meterStart": 0, "timestamp": "2026-12-04T08:59:00Z"}
+    step = m.received(1, json.dumps([2, "s1", "StartTransaction", req]), NOW, 0.0, 0.0)
+    start = next(e for e in step.effects if isinstance(e, Write))
+    assert (start.op, start.kwargs) == ("start_transaction", {"transaction_id": 41})
+    assert frames(step.effects)[0][2]["transactionId"] == 41
+    assert Count("transaction_started", ()) in step.effects
+
+
+def test_a_handler_that_raises_is_one_internal_error_and_leaves_no_effects(monkeypatch: Any) -> None:
+    m = machine({"ever_accepted": 1})
+    m.connected(1, "peer", NOW, 0.0)
+
+    def broken(ctx: Any, req: Any) -> Any:
+        ctx.write("touch", "CP1", NOW)
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(__import__("actors.ocpp.core", fromlist=["HANDLERS"]).HANDLERS, "Heartbeat", broken)
+    step = m.received(1, json.dumps([2, "h1", "Heartbeat", {}]), NOW, 0.0, 0.0)
+    assert not [e for e in step.effects if isinstance(e, Write)]  # the write it asked for is dropped
+    assert frames(step.effects)[0][:3] == [4, "h1", "InternalError"]
+
+
+def test_the_newest_connection_wins_and_frames_of_the_old_one_are_ignored() -> None:
+    m = machine({"ever_accepted": 1})
+    m.connected(1, "old", NOW, 0.0)
+    step = m.connected(2, "new", NOW, 1.0)
+    assert Close(1, 1000, "replaced by a new connection") in step.effects
+    assert m.received(1, json.dumps([2, "h1", "Heartbeat", {}]), NOW, 1.0, 1.0).effects == []
+    assert frames(m.received(2, json.dumps([2, "h2", "Heartbeat", {}]), NOW, 1.0, 1.0).effects)[0][0] == 3
+
+
+def test_a_call_goes_out_with_a_timeout_and_its_answer_reaches_the_requester() -> None:
+    m = machine({"ever_accepted": 1, "last_boot_status": "Accepted"})
+    assert m.send_call(SendCall("Reset", {"type": "Soft"}, {}, "CP1"), "ctl", NOW, 0.0).effects[-1] == Tell(
+        "ctl", CallReply("CP1", "Reset", {"type": "Soft"}, "not-connected", None,
+                         {"code": "NotConnected", "description": "charge point is not connected", "details": {}}))
+    m.connected(1, "peer", NOW, 0.0)
+    step = m.send_call(SendCall("Reset", {"type": "Soft"}, {}, "CP1"), "ctl", NOW, 1.0)
+    assert frames(step.effects) == [[2, "out-1", "Reset", {"type": "Soft"}]]
+    assert ArmTimeout("out-1", Settings().call_timeout) in step.effects
+    answer = m.received(1, json.dumps([3, "out-1", {"status": "Accepted"}]), NOW, 1.5, 1.5)
+    assert Tell("ctl", CallReply("CP1", "Reset", {"type": "Soft"}, "result", {"status": "Accepted"}, None)) in answer.effects
+    assert Count("call_latency", ("Reset", "out", 0.5)) in answer.effects
+    assert m.calls.outstanding is None
+
+
+def test_a_call_timeout_answers_the_requester() -> None:
+    m = machine({"ever_accepted": 1, "last_boot_status": "Accepted"})
+    m.connected(1, "peer", NOW, 0.0)
+    m.send_call(SendCall("Reset", {"type": "Hard"}, {}, "CP1"), "ctl", NOW, 0.0)
+    step = m.call_timed_out("out-0", NOW, 30.0)
+    [reply] = [e.message for e in step.effects if isinstance(e, Tell)]
+    assert reply.outcome == "timeout"
+
+
+def test_a_flood_closes_the_connection_with_1008() -> None:
+    m = machine({"ever_accepted": 1}, max_call_rate=2)
+    m.connected(1, "peer", NOW, 0.0)
+    steps = [m.received(1, json.dumps([2, f"h{n}", "Heartbeat", {}]), NOW, 0.1, 0.1) for n in range(3)]
+    assert Close(1, 1008, "message rate exceeded") in steps[2].effects
+    assert Write("mark_connected", ("CP1", False, NOW)) in steps[2].effects
+    assert m.conn is None
