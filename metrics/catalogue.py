@@ -19,6 +19,7 @@ record on :data:`DEFAULT`, built on the default ``REGISTRY``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
@@ -143,6 +144,7 @@ class Metrics:
     """
 
     def __init__(self, *, registry: CollectorRegistry) -> None:
+        self._children: dict[tuple[Any, ...], Any] = {}
         self.messages = Counter(
             "csms_ocpp_messages",
             "OCPP-J messages by action, direction and outcome "
@@ -186,17 +188,27 @@ class Metrics:
             registry=registry,
         )
 
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """``metric.labels(*labels)``, remembered: ``labels()`` validates and locks
+        on every call, about 3 us, paid on every frame otherwise. Label values
+        are bounded (``_action_label``, ``_code_label``), and so is the cache."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def message(self, action: str, direction: str, outcome: str) -> None:
         """Count one message; ``outcome`` is result, error, timeout or rejected-frame."""
-        self.messages.labels(_action_label(action), direction, outcome).inc()
+        self._child(self.messages, (_action_label(action), direction, outcome)).inc()
 
     def call_latency(self, action: str, direction: str, seconds: float) -> None:
         """Observe the round trip of one CALL, in seconds."""
-        self.call_duration.labels(_action_label(action), direction).observe(seconds)
+        self._child(self.call_duration, (_action_label(action), direction)).observe(seconds)
 
     def call_error(self, code: str, direction: str) -> None:
         """Count one CALLERROR by its OCPP error code."""
-        self.callerrors.labels(_code_label(code), direction).inc()
+        self._child(self.callerrors, (_code_label(code), direction)).inc()
 
     def transaction_started(self) -> None:
         self.transactions_started.inc()
@@ -215,7 +227,7 @@ class Metrics:
 
     def connection_event(self, event: str) -> None:
         """Count one connection event: opened, closed, replaced or rejected."""
-        self.connections.labels(event).inc()
+        self._child(self.connections, (event,)).inc()
 
 
 DEFAULT = Metrics(registry=REGISTRY)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import metrics
 from actors.messages import SendCall, StationStateReply, TimerFired
-from actors.ocpp.effects import ArmTimeout, Close, Count, Effect, Send, Step, Tell, Write
+from actors.ocpp.effects import ArmTimeout, Close, Count, Send, Step, Tell, Write
 from actors.ocpp.machine import StationMachine
 from actors.settings import Settings
 from storage import Store
@@ -116,7 +117,7 @@ class Station:
 
     def _apply(self, step: Step) -> None:
         effects = step.effects
-        writes = [e for e in effects if isinstance(e, Write)]
+        writes = [e for e in effects if type(e) is Write]
         if writes:
             try:
                 with self.store.savepoint():
@@ -124,31 +125,42 @@ class Station:
                         getattr(self.store, write.op)(*write.args, **write.kwargs)
             except Exception:
                 log.exception("station %s: storing %s failed", self.station_id, ", ".join(w.op for w in writes))
-                effects = step.fallback
+                effects = step.fallback()
         for effect in effects:
-            self._carry_out(effect)
-        # Forget connections the machine no longer names.
-        current = self.machine.conn
-        for conn in [n for n in self.links if n != current]:
-            del self.links[conn]
+            _CARRY_OUT[type(effect)](self, effect)
+        if len(self.links) > 1 or (self.links and self.machine.conn is None):
+            # Forget connections the machine no longer names.
+            current = self.machine.conn
+            for conn in [n for n in self.links if n != current]:
+                del self.links[conn]
 
-    def _carry_out(self, effect: Effect) -> None:
-        if isinstance(effect, Write):
-            return  # done above
-        if isinstance(effect, Count):
-            getattr(metrics, effect.op)(*effect.args)
-        elif isinstance(effect, Send):
-            link = self.links.get(effect.conn)
-            if link is not None:
-                self.out.send(link, effect.text)
-        elif isinstance(effect, Close):
-            link = self.links.get(effect.conn)
-            if link is not None:
-                self.out.close(link, effect.code, effect.reason)
-        elif isinstance(effect, Tell):
-            self.out.tell(effect.to, effect.message)
-        elif isinstance(effect, ArmTimeout):
-            self.out.call_timeout(self.station_id, effect.message_id, effect.seconds)
+    def _count(self, effect: Count) -> None:
+        getattr(metrics, effect.op)(*effect.args)
+
+    def _send(self, effect: Send) -> None:
+        link = self.links.get(effect.conn)
+        if link is not None:
+            self.out.send(link, effect.text)
+
+    def _close(self, effect: Close) -> None:
+        link = self.links.get(effect.conn)
+        if link is not None:
+            self.out.close(link, effect.code, effect.reason)
+
+    def _tell(self, effect: Tell) -> None:
+        self.out.tell(effect.to, effect.message)
+
+    def _arm(self, effect: ArmTimeout) -> None:
+        self.out.call_timeout(self.station_id, effect.message_id, effect.seconds)
+
+    def _written(self, effect: Write) -> None:
+        pass  # carried out first, in the savepoint
+
+
+_CARRY_OUT: dict[type, Callable[[Station, Any], None]] = {
+    Write: Station._written, Count: Station._count, Send: Station._send, Close: Station._close,
+    Tell: Station._tell, ArmTimeout: Station._arm,
+}
 
 
 def _now() -> datetime:

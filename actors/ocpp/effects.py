@@ -21,6 +21,7 @@ unit tests, not in production.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,7 +45,7 @@ COUNTS = frozenset({
 })
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Write:
     op: str
     args: tuple[Any, ...] = ()
@@ -55,7 +56,7 @@ class Write:
             raise ValueError(f"not a storage write: {self.op!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Count:
     op: str
     args: tuple[Any, ...] = ()
@@ -65,26 +66,26 @@ class Count:
             raise ValueError(f"not a metric: {self.op!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Tell:
     to: Any
     message: Any
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Send:
     conn: int  # the connection's number, as given to ``StationMachine.connected``
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Close:
     conn: int
     code: int
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ArmTimeout:
     message_id: str
     seconds: float
@@ -93,12 +94,20 @@ class ArmTimeout:
 Effect = Write | Count | Tell | Send | Close | ArmTimeout
 
 
-@dataclass
+def _nothing() -> list[Effect]:
+    return []
+
+
+@dataclass(slots=True)
 class Step:
-    """The effects of one event, and what replaces them if its writes fail."""
+    """The effects of one event, and what replaces them if its writes fail.
+
+    ``fallback`` is called only then (building a CALLERROR for every frame
+    that will almost never need one costs more than the frame's own reply).
+    """
 
     effects: list[Effect] = field(default_factory=list)
-    fallback: list[Effect] = field(default_factory=list)
+    fallback: Callable[[], list[Effect]] = _nothing
 
     def __iadd__(self, other: list[Effect]) -> Step:
         self.effects.extend(other)

@@ -27,6 +27,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from actors.errors import CommandError, OcppCallError
@@ -185,7 +186,7 @@ class StationMachine:
             return
         except Exception:
             log.exception("station %s: error handling %s", self.station_id, call.action)
-            step.effects.extend(self._error(conn, call.message_id, OcppCallError("InternalError", "internal error"), action))
+            step.effects.extend(self._internal_error(conn, call.message_id, action))
             return
         if call.action == "BootNotification":
             self.boot_status = reply.get("status")
@@ -195,7 +196,7 @@ class StationMachine:
         step.effects.append(Count("message", (action, "in", "result")))
         step.effects.append(Count("call_latency", (action, "in", mono - received)))
         # If the host cannot store what the reply acknowledges, the charge point must retry.
-        step.fallback = self._error(conn, call.message_id, OcppCallError("InternalError", "internal error"), action)
+        step.fallback = partial(self._internal_error, conn, call.message_id, action)
 
     def _context(self, now: datetime) -> core.Context:
         return core.Context(view=self.view, station_id=self.station_id, settings=self.settings, now=now)
@@ -218,6 +219,9 @@ class StationMachine:
         ctx = self._context(now)
         bookkeeping.on_timer(ctx, timer.kind, timer.data)
         return Step(ctx.effects)
+
+    def _internal_error(self, conn: int, message_id: str, action: str) -> list[Effect]:
+        return self._error(conn, message_id, OcppCallError("InternalError", "internal error"), action)
 
     def _error(self, conn: int, message_id: str, error: OcppCallError, action: str) -> list[Effect]:
         return [
@@ -271,8 +275,8 @@ class StationMachine:
             self._reply(step, call, "refused", now, error={"code": "Refused", "description": "nothing to send", "details": {}})
             return step
         step.effects.extend(ctx.effects)
-        step.fallback = [Tell(requester, CallReply(self.station_id, call.action, call.payload, "refused", None, {
-            "code": "Refused", "description": "the central system could not record the request", "details": {}}))]
+        step.fallback = partial(_unrecorded, requester, CallReply(self.station_id, call.action, call.payload, "refused", None, {
+            "code": "Refused", "description": "the central system could not record the request", "details": {}}))
         self._submit(step, call, payloads, now, mono)
         return step
 
@@ -365,6 +369,10 @@ class StationMachine:
             if next_call is not None:
                 self._transmit(step, next_call, now, mono)
         return step
+
+
+def _unrecorded(requester: Any, reply: CallReply) -> list[Effect]:
+    return [Tell(requester, reply)]
 
 
 def refusal_reason(boot_status: str | None, action: str, payload: dict[str, Any]) -> str | None:

@@ -72,7 +72,7 @@ def test_a_boot_is_one_write_one_reply_and_counts() -> None:
     assert Count("message", ("BootNotification", "in", "result")) in step.effects
     assert Count("call_latency", ("BootNotification", "in", 0.25)) in step.effects
     # If the host cannot store the boot, the charge point is told InternalError instead.
-    assert frames(step.fallback)[0][:3] == [4, "b1", "InternalError"]
+    assert frames(step.fallback())[0][:3] == [4, "b1", "InternalError"]
 
 
 def test_a_station_never_accepted_gets_security_error_and_nothing_is_written() -> None:
