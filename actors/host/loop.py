@@ -52,7 +52,12 @@ log = logging.getLogger(__name__)
 
 LEASE_TIMEOUT = 30.0  # a reconnect storm of thousands queues many lease requests
 WRITE_BUFFER_LIMIT = 4 * 1024 * 1024  # a charge point that stops reading is dropped past this
-LISTEN_BACKLOG = 4096
+# Connections the kernel may hold ready for one host to accept. A reconnect storm
+# (10,000 stations at once) overflowed the queue thousands of times while asyncio's
+# default of 100 was in force: the SYN retries put boot p99 at 7.6 s. The kernel
+# caps it at net.core.somaxconn; listening_socket says so when that cap is lower.
+LISTEN_BACKLOG = 16384
+SOMAXCONN = "/proc/sys/net/core/somaxconn"
 AUTH_THREADS = 2
 
 
@@ -65,7 +70,21 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.bind((host, port))
     sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
+    cap = _somaxconn()
+    if cap is not None and cap < LISTEN_BACKLOG:
+        log.warning(
+            "net.core.somaxconn is %d: at most %d connections can wait to be accepted by this host; "
+            "raise it to %d for reconnect storms (README, 'Operating system settings')", cap, cap, LISTEN_BACKLOG,
+        )
     return sock
+
+
+def _somaxconn() -> int | None:
+    try:
+        with open(SOMAXCONN) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 class WsLink:
@@ -170,6 +189,7 @@ class HostLoop:
         self.server = await serve(
             self._connection,
             sock=self.sock,
+            backlog=LISTEN_BACKLOG,  # asyncio listens again on a given socket, with 100 unless told
             process_request=self._admit,
             select_subprotocol=_select_subprotocol,
             max_size=self.settings.max_frame_size,
