@@ -142,6 +142,29 @@ def serve(argv: list[str]) -> int:
     return _serve(settings)
 
 
+def _raise_nofile(log: logging.Logger) -> None:
+    """One descriptor per charge point: lift the soft NOFILE limit to the hard one
+    (inherited by every process of the node). Many systems start services with a
+    soft limit of 1024, which a host would reach at about a thousand stations."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:
+        try:
+            with open("/proc/sys/fs/nr_open") as f:  # an infinite soft limit is refused
+                target = int(f.read())
+        except (OSError, ValueError):
+            return
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-files limit from %d: %s", soft, exc)
+            return
+    log.info("open-files limit: %s", target if soft < target else soft)
+
+
 def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("csms")
@@ -158,6 +181,7 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     from storage import Store
 
     Store(settings.db).close()  # create and migrate here; actors open it with migrate_schema=False
+    _raise_nofile(log)
     loopback.install()
     peercred.install()
     system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level))

@@ -65,7 +65,6 @@ class Station:
         self.store = store
         self.out = effects
         self.machine = StationMachine(station_id, settings=settings, view=store, pid=pid)
-        self.link: Link | None = None
         self.links: dict[int, Link] = {}  # connection number -> link, while the machine may name it
         self.numbered = 0
 
@@ -84,7 +83,6 @@ class Station:
     def connected(self, link: Link) -> None:
         self.numbered += 1
         self.links[self.numbered] = link
-        self.link = link
         self._apply(self.machine.connected(self.numbered, link.peer, _now(), time.perf_counter()))
 
     def disconnected(self, link: Link, reason: str) -> None:
@@ -92,9 +90,6 @@ class Station:
         conn = self._conn(link)
         if conn is not None:
             self._apply(self.machine.disconnected(conn, reason, _now()))
-            self.links.pop(conn, None)
-        if link is self.link:
-            self.link = None
 
     def close(self, code: int, reason: str) -> None:
         """Close the connection from the central system's side (revoked lease, removal, shutdown)."""
