@@ -63,6 +63,8 @@ TX_SPACING = 20
 MAX_ERROR_SAMPLES = 10
 # Generation-2 threshold while a shard runs: full collections never start on their own.
 NO_FULL_COLLECTION = 1 << 30
+# Young-generation threshold while a shard runs (CPython: 700): every frame allocates.
+YOUNG_THRESHOLD = 50_000
 
 # Answers to CALLs the central system sends us; anything else gets NotImplemented.
 _SERVER_CALL_ANSWERS = {
@@ -422,7 +424,7 @@ async def run_shard(cfg: ShardConfig, indices: Iterable[int],
     stats = ShardStats()
     loop = asyncio.get_running_loop()
     thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0], thresholds[1], NO_FULL_COLLECTION)
+    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), thresholds[1], NO_FULL_COLLECTION)
     gc.freeze()
     freezer = loop.call_at(cfg.window_start, gc.freeze)  # loop.time() is time.monotonic()
     try:
