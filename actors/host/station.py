@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import metrics
 from actors.messages import SendCall, StationStateReply, TimerFired
+from actors.ocpp import ocppj
 from actors.ocpp.effects import ArmTimeout, Close, Count, Send, Step, Tell, Write
 from actors.ocpp.machine import StationMachine
 from actors.settings import Settings
@@ -95,10 +96,10 @@ class Station:
         """Close the connection from the central system's side (revoked lease, removal, shutdown)."""
         self._apply(self.machine.close(code, reason, _now()))
 
-    def on_message(self, link: Link, message: str | bytes, received: float) -> None:
+    def on_message(self, link: Link, message: str | bytes, received: float, parsed: ocppj.Parsed | None = None) -> None:
         conn = self._conn(link)
         if conn is not None:
-            self._apply(self.machine.received(conn, message, _now(), time.perf_counter(), received))
+            self._apply(self.machine.received(conn, message, _now(), time.perf_counter(), received, parsed))
 
     def on_timer(self, timer: TimerFired) -> None:
         self._apply(self.machine.timer(timer, _now()))

@@ -10,6 +10,7 @@ anything out (ARCHITECTURE.md, "Group commit"):
 | turn step      | what happens                                                         |
 |----------------|----------------------------------------------------------------------|
 | take           | every queued event, in arrival order (one station's stay in order)   |
+| check          | each text frame parsed and schema-checked (``ocppj.parse_checked``), before the lock |
 | handle         | each event to its station actor; writes go into the turn's transaction, each event in a savepoint |
 | commit         | ``synchronous=FULL``: an acknowledged write survives power loss      |
 | release        | frames and closes to the loop, actor messages to the host actor, call timeouts armed |
@@ -41,6 +42,7 @@ from actors.messages import (
     StationStateReply,
     TimerFired,
 )
+from actors.ocpp import ocppj
 from actors.settings import Settings
 from storage import Store
 
@@ -61,6 +63,7 @@ class Received:
     link: Link
     message: str | bytes
     received: float
+    parsed: ocppj.Parsed | None = None  # filled in before the turn takes the database lock
 
 
 @dataclass
@@ -158,6 +161,14 @@ class HostWorker:
         assert self.store is not None
         self.turn = turn = Turn()
         touched: set[str] = set()
+        # Parsing and schema checks need no storage: done before taking the lock that
+        # the other hosts' writers wait for (their turns run meanwhile).
+        for event in events:
+            if type(event) is Received and type(event.message) is str:
+                try:
+                    event.parsed = ocppj.parse_checked(event.message)
+                except Exception:  # parsed again, and answered, inside the turn
+                    log.exception("station %s: frame check failed", event.station_id)
         try:
             with self.store.group():
                 for event in events:
@@ -187,7 +198,7 @@ class HostWorker:
         if isinstance(event, Received):
             station = self.stations.get(event.station_id)
             if station is not None:
-                station.on_message(event.link, event.message, event.received)
+                station.on_message(event.link, event.message, event.received, event.parsed)
         elif isinstance(event, Opened):
             self._station(event.station_id).connected(event.link)
         elif isinstance(event, Closed):

@@ -138,8 +138,12 @@ class StationMachine:
 
     # -- inbound frames ---------------------------------------------------------
 
-    def received(self, conn: int, message: str | bytes, now: datetime, mono: float, received: float) -> Step:
-        """A frame arrived on ``conn`` at ``received`` (mono clock); handled at ``mono``."""
+    def received(self, conn: int, message: str | bytes, now: datetime, mono: float, received: float,
+                 parsed: ocppj.Parsed | None = None) -> Step:
+        """A frame arrived on ``conn`` at ``received`` (mono clock); handled at ``mono``.
+
+        ``parsed``: ``ocppj.parse_checked(message)``, when the host did it beforehand.
+        """
         step = Step()
         if conn != self.conn:
             return step  # a frame of a connection that was replaced or closed meanwhile
@@ -147,22 +151,24 @@ class StationMachine:
             step.effects.append(Send(conn, ocppj.error_frame(ocppj.UNKNOWN_ID, "FormationViolation", "OCPP-J frames are text frames")))
             step.effects.append(Count("call_error", ("FormationViolation", "in")))
             return step
-        try:
-            frame = ocppj.parse(message)
-        except ocppj.Ignored as ignored:
-            log.warning("station %s: frame ignored: %s", self.station_id, ignored)
+        if parsed is None:
+            parsed = ocppj.parse_checked(message)
+        if isinstance(parsed.error, ocppj.Ignored):
+            log.warning("station %s: frame ignored: %s", self.station_id, parsed.error)
             return step
-        except OcppCallError as error:
-            log.warning("station %s: malformed frame: %s", self.station_id, error)
-            step.effects.extend(self._error(conn, getattr(error, "message_id", ocppj.UNKNOWN_ID), error, "?"))
+        if isinstance(parsed.error, OcppCallError):
+            log.warning("station %s: malformed frame: %s", self.station_id, parsed.error)
+            step.effects.extend(self._error(conn, getattr(parsed.error, "message_id", ocppj.UNKNOWN_ID), parsed.error, "?"))
             return step
+        frame = parsed.frame
         if isinstance(frame, ocppj.Call):
-            self._on_call(step, conn, frame, now, mono, received)
-        else:
+            self._on_call(step, conn, frame, now, mono, received, parsed.invalid)
+        elif frame is not None:
             self._on_answer(step, frame, now, mono)
         return step
 
-    def _on_call(self, step: Step, conn: int, call: ocppj.Call, now: datetime, mono: float, received: float) -> None:
+    def _on_call(self, step: Step, conn: int, call: ocppj.Call, now: datetime, mono: float, received: float,
+                 invalid: Exception | None) -> None:
         action = call.action if call.action in ocppj.CP_ACTIONS else "unknown"
         try:
             if not self._within_rate(step, mono, now):
@@ -170,7 +176,8 @@ class StationMachine:
             if call.message_id in self.seen_ids:
                 raise OcppCallError("ProtocolError", f"message id {call.message_id!r} was already used on this connection")
             self._remember(call.message_id)
-            ocppj.check_inbound_call(call)
+            if invalid is not None:  # ocppj.check_inbound_call refused it (unknown action, schema)
+                raise invalid
             if not self.ever_accepted and call.action != "BootNotification":
                 # OCPP-J errata 3.8: answer a not-yet-accepted station with SecurityError.
                 raise OcppCallError("SecurityError", "charge point has not been accepted: send BootNotification first")

@@ -189,6 +189,37 @@ def parse(text: str | bytes) -> Frame:
     raise Ignored(f"unknown MessageTypeId {kind!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A text frame parsed and, for a CALL, checked against its schema.
+
+    Neither depends on the session, so a station host does both before its
+    writer takes the database lock (``actors.host.worker``); the station
+    machine acts on the result in order. ``error``: the frame could not be
+    parsed (OcppCallError or Ignored). ``invalid``: what ``check_inbound_call``
+    raised for a CALL, raised again by the machine where it would have checked.
+    """
+
+    frame: Frame | None
+    error: Exception | None = None
+    invalid: Exception | None = None
+
+
+def parse_checked(text: str | bytes) -> Parsed:
+    """``parse`` and, for a CALL, ``check_inbound_call``; their refusals kept, not raised."""
+    try:
+        frame = parse(text)
+    except (OcppCallError, Ignored) as refused:
+        return Parsed(None, refused)
+    if not isinstance(frame, Call):
+        return Parsed(frame)
+    try:
+        check_inbound_call(frame)
+    except Exception as invalid:  # noqa: BLE001 - a bug is answered InternalError by the machine
+        return Parsed(frame, None, invalid)
+    return Parsed(frame)
+
+
 def _reject_constant(name: str) -> Any:
     # NaN and Infinity are not JSON (RFC 8259); Python's parser would accept them.
     raise ValueError(f"{name} is not valid JSON")

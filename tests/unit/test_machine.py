@@ -148,3 +148,26 @@ def test_a_flood_closes_the_connection_with_1008() -> None:
     assert Close(1, 1008, "message rate exceeded") in steps[2].effects
     assert Write("mark_connected", ("CP1", False, NOW)) in steps[2].effects
     assert m.conn is None
+
+
+def test_a_frame_checked_beforehand_is_answered_as_one_checked_in_the_machine() -> None:
+    from actors.ocpp import ocppj
+
+    texts = [
+        json.dumps([2, "a", "Heartbeat", {}]),
+        json.dumps([2, "b", "StatusNotification", {"connectorId": "one"}]),  # schema
+        json.dumps([2, "c", "Reset", {"type": "Soft"}]),  # a CSMS action
+        "[2, 'not json'",
+        json.dumps([9, "d", {}]),  # ignored MessageTypeId
+        json.dumps([3, "e", {"status": "Accepted"}]),  # answer to nothing
+    ]
+    answers = []
+    for beforehand in (False, True):
+        m = machine({"ever_accepted": 1})
+        m.connected(1, "peer", NOW, 0.0)
+        answers.append([
+            m.received(1, text, NOW, 0.0, 0.0, ocppj.parse_checked(text) if beforehand else None).effects
+            for text in texts])
+    assert answers[0] == answers[1]
+    codes = [next((f[2] for f in frames(effects) if f[0] == 4), None) for effects in answers[1]]
+    assert codes == [None, "OccurenceConstraintViolation", "NotSupported", "FormationViolation", None, None]
