@@ -10,6 +10,7 @@ Rules (OCPP-J 1.6 §4.1.1, errata JE 3.4):
 | answer (other id)      | any                   | ignored (late or unknown answer), logged by the caller |
 | timeout (matching id)  | outstanding           | like an answer, outcome "timeout"                      |
 | disconnect             | any                   | outstanding and queued calls all end "not-connected"   |
+| withdraw (matching id) | outstanding or queued | forgotten unsent (its bookkeeping could not be stored); an outstanding one's successor is sent |
 
 "The Central System SHOULD NOT send a CALL until its previous CALL was answered
 or timed out": at most one call is outstanding per connection.
@@ -59,6 +60,14 @@ class CallQueue:
             return None, None
         self.outstanding = self.queued.popleft() if self.queued else None
         return current, self.outstanding
+
+    def withdraw(self, message_id: str) -> OutgoingCall | None:
+        """Forget the call ``message_id`` (it was never sent); the next call to send now, or None."""
+        if self.outstanding is not None and self.outstanding.message_id == message_id:
+            self.outstanding = self.queued.popleft() if self.queued else None
+            return self.outstanding
+        self.queued = deque(c for c in self.queued if c.message_id != message_id)
+        return None
 
     def drain(self) -> list[OutgoingCall]:
         """Remove and return every call, outstanding first (the connection is gone)."""

@@ -195,6 +195,7 @@ class StationMachine:
             log.exception("station %s: error handling %s", self.station_id, call.action)
             step.effects.extend(self._internal_error(conn, call.message_id, action))
             return
+        session = (self.boot_status, self.ever_accepted)
         if call.action == "BootNotification":
             self.boot_status = reply.get("status")
             self.ever_accepted = self.ever_accepted or self.boot_status == "Accepted"
@@ -203,7 +204,7 @@ class StationMachine:
         step.effects.append(Count("message", (action, "in", "result")))
         step.effects.append(Count("call_latency", (action, "in", mono - received)))
         # If the host cannot store what the reply acknowledges, the charge point must retry.
-        step.fallback = partial(self._internal_error, conn, call.message_id, action)
+        step.fallback = partial(self._not_stored, conn, call.message_id, action, session)
 
     def _context(self, now: datetime) -> core.Context:
         return core.Context(view=self.view, station_id=self.station_id, settings=self.settings, now=now)
@@ -226,6 +227,12 @@ class StationMachine:
         ctx = self._context(now)
         bookkeeping.on_timer(ctx, timer.kind, timer.data)
         return Step(ctx.effects)
+
+    def _not_stored(self, conn: int, message_id: str, action: str, session: tuple[str | None, bool]) -> list[Effect]:
+        """A CALL whose writes failed: as if it never arrived, and answered InternalError."""
+        self.boot_status, self.ever_accepted = session
+        self.seen_ids.pop(message_id, None)  # the charge point may resend it as it was
+        return self._internal_error(conn, message_id, action)
 
     def _internal_error(self, conn: int, message_id: str, action: str) -> list[Effect]:
         return self._error(conn, message_id, OcppCallError("InternalError", "internal error"), action)
@@ -282,10 +289,19 @@ class StationMachine:
             self._reply(step, call, "refused", now, error={"code": "Refused", "description": "nothing to send", "details": {}})
             return step
         step.effects.extend(ctx.effects)
-        step.fallback = partial(_unrecorded, requester, CallReply(self.station_id, call.action, call.payload, "refused", None, {
-            "code": "Refused", "description": "the central system could not record the request", "details": {}}))
         self._submit(step, call, payloads, now, mono)
+        step.fallback = partial(self._unrecorded, call, now, mono)
         return step
+
+    def _unrecorded(self, call: OutgoingCall, now: datetime, mono: float) -> list[Effect]:
+        """A CALL whose bookkeeping writes failed: withdrawn unsent, its requester told."""
+        step = Step()
+        next_call = self.calls.withdraw(call.message_id)
+        step.effects.append(Tell(call.requester, CallReply(self.station_id, call.action, call.payload, "refused", None, {
+            "code": "Refused", "description": "the central system could not record the request", "details": {}})))
+        if next_call is not None:
+            self._transmit(step, next_call, now, mono)
+        return step.effects
 
     def _submit(self, step: Step, call: OutgoingCall, payloads: list[dict[str, Any]], now: datetime, mono: float) -> None:
         """Queue the first payload; the others follow, one after the other, for the same requester."""
@@ -376,10 +392,6 @@ class StationMachine:
             if next_call is not None:
                 self._transmit(step, next_call, now, mono)
         return step
-
-
-def _unrecorded(requester: Any, reply: CallReply) -> list[Effect]:
-    return [Tell(requester, reply)]
 
 
 def refusal_reason(boot_status: str | None, action: str, payload: dict[str, Any]) -> str | None:

@@ -102,3 +102,13 @@ def test_after_drain_a_new_call_is_sent_at_once() -> None:
     queue.drain()
     fresh = call("c")
     assert queue.submit(fresh) is fresh
+
+
+def test_withdraw_forgets_an_unsent_call_outstanding_or_queued() -> None:
+    queue = CallQueue()
+    first, second, third = (call(f"m{n}") for n in range(3))
+    queue.submit(first)
+    queue.submit(second)
+    queue.submit(third)
+    assert queue.withdraw("m1") is None and [c.message_id for c in queue.queued] == ["m2"]
+    assert queue.withdraw("m0") is third and queue.outstanding is third and not queue.queued

@@ -49,6 +49,12 @@ class FakeReads:
     def reservation_for_start(self, *args: Any) -> None:
         return None
 
+    def next_reservation_id(self) -> int:
+        return 7
+
+    def get_reservation(self, reservation_id: int) -> None:
+        return None
+
 
 def machine(station: dict[str, Any] | None = None, **settings: Any) -> StationMachine:
     ids = iter(f"out-{n}" for n in range(100))
@@ -171,3 +177,27 @@ def test_a_frame_checked_beforehand_is_answered_as_one_checked_in_the_machine() 
     assert answers[0] == answers[1]
     codes = [next((f[2] for f in frames(effects) if f[0] == 4), None) for effects in answers[1]]
     assert codes == [None, "OccurenceConstraintViolation", "NotSupported", "FormationViolation", None, None]
+
+
+def test_a_boot_that_could_not_be_stored_leaves_the_session_as_it_was() -> None:
+    m = machine()
+    m.connected(1, "peer", NOW, 0.0)
+    boot = json.dumps([2, "b1", "BootNotification", BOOT])
+    step = m.received(1, boot, NOW, 0.0, 0.0)
+    assert m.ever_accepted and m.boot_status == "Accepted"
+    assert frames(step.fallback())[0][:3] == [4, "b1", "InternalError"]  # the host's writes failed
+    assert not m.ever_accepted and m.boot_status is None
+    again = m.received(1, boot, NOW, 0.0, 0.0)  # resent as it was: answered, not a duplicate id
+    assert frames(again.effects)[0][:2] == [3, "b1"]
+
+
+def test_a_call_whose_bookkeeping_could_not_be_stored_is_withdrawn_unsent() -> None:
+    m = machine({"ever_accepted": 1, "last_boot_status": "Accepted"})
+    m.connected(1, "peer", NOW, 0.0)
+    reserve = {"connectorId": 1, "expiryDate": "2026-12-04T10:00:00Z", "idTag": "TAG"}
+    step = m.send_call(SendCall("ReserveNow", reserve, {"allocate_reservation_id": True}, "CP1"), "ctl", NOW, 0.0)
+    assert [w.op for w in step.effects if isinstance(w, Write)] == ["record_reservation_request"]
+    [told] = [e for e in step.fallback() if isinstance(e, Tell)]
+    assert told.message.outcome == "refused" and m.calls.outstanding is None
+    later = m.send_call(SendCall("Reset", {"type": "Soft"}, {}, "CP1"), "ctl", NOW, 1.0)
+    assert frames(later.effects)[0][2] == "Reset"  # the queue is not blocked by the withdrawn call
