@@ -63,6 +63,7 @@ TX_SPACING = 20
 MAX_ERROR_SAMPLES = 10
 # Generation-2 threshold while a shard runs: full collections never start on their own.
 NO_FULL_COLLECTION = 1 << 30
+WATCH_EVERY = 0.25  # seconds between checks of the CALL deadlines (a timeout fires up to this late)
 # Young-generation threshold while a shard runs (CPython: 700): every frame allocates.
 YOUNG_THRESHOLD = 50_000
 
@@ -248,13 +249,35 @@ def full_script(connectors: int, id_tag: str) -> Script:
 # --- one station -------------------------------------------------------------------
 
 
+class _Watch:
+    """The CALL deadlines of one shard, checked every WATCH_EVERY seconds.
+
+    ``asyncio.timeout`` per CALL (a TimerHandle pushed on and cancelled off the
+    loop's heap every time) was 15% of the simulator's CPU in a closed loop;
+    the simulator shares the machine with the central system it measures.
+    """
+
+    def __init__(self) -> None:
+        self.links: list[_Link] = []
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            now = time.monotonic()
+            for link in self.links:
+                if 0.0 < link.deadline <= now and not link.timed_out and link.task is not None:
+                    link.timed_out = True
+                    link.task.cancel()
+
+
 class _Link:
     """One connection's CALL/CALLRESULT exchange: unique ids, answers to the server's CALLs."""
 
-    __slots__ = ("ws", "cp_id", "stats", "timeout", "hard_end", "next_id", "action")
+    __slots__ = ("ws", "cp_id", "stats", "timeout", "hard_end", "next_id", "action", "deadline", "task",
+                 "timed_out")
 
     def __init__(self, ws: ClientConnection, cp_id: str, stats: ShardStats,
-                 timeout: float, hard_end: float) -> None:
+                 timeout: float, hard_end: float, watch: _Watch) -> None:
         self.ws = ws
         self.cp_id = cp_id
         self.stats = stats
@@ -262,6 +285,10 @@ class _Link:
         self.hard_end = hard_end
         self.next_id = 0
         self.action = "connect"  # the CALL in progress, for error reports
+        self.deadline = 0.0  # of the CALL in progress; 0: none
+        self.task = asyncio.current_task()
+        self.timed_out = False
+        watch.links.append(self)
 
     async def call(self, action: str, payload: str) -> tuple[bool, Any, float, float]:
         """Send one CALL; return (ok, result payload or error text, sent_at, answered_at)."""
@@ -270,30 +297,36 @@ class _Link:
         uid = str(self.next_id)
         ws = self.ws
         sent = time.monotonic()
-        deadline = min(sent + self.timeout, self.hard_end)
+        self.deadline = min(sent + self.timeout, self.hard_end)
         try:
-            async with asyncio.timeout_at(deadline):
-                await ws.send(f'[2,"{uid}","{action}",{payload}]')
-                while True:
-                    raw = await ws.recv()
-                    now = time.monotonic()
-                    try:
-                        frame = json.loads(raw)
-                        kind = frame[0]
-                        if kind == 2:
-                            await self._answer(frame)
-                            continue
-                        if frame[1] != uid:
-                            raise StationFailed("protocol", f"answer for unknown id {frame[1]!r}")
-                    except (ValueError, TypeError, IndexError, KeyError) as exc:
-                        raise StationFailed("protocol", f"bad frame {str(raw)[:80]!r}: {exc}") from None
-                    if kind == 3:
-                        return True, frame[2], sent, now
-                    if kind == 4:
-                        return False, f"{action} -> {frame[2]}: {frame[3]}", sent, now
-                    raise StationFailed("protocol", f"unexpected frame {str(raw)[:80]!r}")
-        except TimeoutError:
+            await ws.send(f'[2,"{uid}","{action}",{payload}]')
+            while True:
+                raw = await ws.recv()
+                now = time.monotonic()
+                try:
+                    frame = json.loads(raw)
+                    kind = frame[0]
+                    if kind == 2:
+                        await self._answer(frame)
+                        continue
+                    if frame[1] != uid:
+                        raise StationFailed("protocol", f"answer for unknown id {frame[1]!r}")
+                except (ValueError, TypeError, IndexError, KeyError) as exc:
+                    raise StationFailed("protocol", f"bad frame {str(raw)[:80]!r}: {exc}") from None
+                if kind == 3:
+                    return True, frame[2], sent, now
+                if kind == 4:
+                    return False, f"{action} -> {frame[2]}: {frame[3]}", sent, now
+                raise StationFailed("protocol", f"unexpected frame {str(raw)[:80]!r}")
+        except asyncio.CancelledError:
+            if not self.timed_out:
+                raise  # the shard is being stopped
+            self.timed_out = False
+            if self.task is not None:
+                self.task.uncancel()
             raise StationFailed("timeout", f"no answer to {action}") from None
+        finally:
+            self.deadline = 0.0
 
     async def _answer(self, frame: list) -> None:
         self.stats.server_calls += 1
@@ -319,7 +352,7 @@ async def _sleep_until(t: float) -> None:
         await asyncio.sleep(delay)
 
 
-async def run_station(cfg: ShardConfig, index: int, stats: ShardStats) -> ClientConnection | None:
+async def run_station(cfg: ShardConfig, index: int, stats: ShardStats, watch: _Watch) -> ClientConnection | None:
     """Simulate station number ``index`` (1-based); see the module docstring."""
     cp_id = f"{cfg.prefix}{index}"
     stats.stations += 1
@@ -342,7 +375,7 @@ async def run_station(cfg: ShardConfig, index: int, stats: ShardStats) -> Client
     stats.connect_latencies.append(time.monotonic() - connect_started)
     if ws.subprotocol != "ocpp1.6":
         stats.error("protocol", f"{cp_id}: server selected subprotocol {ws.subprotocol!r}")
-    link = _Link(ws, cp_id, stats, cfg.timeout, hard_end)
+    link = _Link(ws, cp_id, stats, cfg.timeout, hard_end, watch)
     try:
         await _boot_and_loop(cfg, link, stats, connect_started)
         return ws
@@ -427,8 +460,10 @@ async def run_shard(cfg: ShardConfig, indices: Iterable[int],
     gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), thresholds[1], NO_FULL_COLLECTION)
     gc.freeze()
     freezer = loop.call_at(cfg.window_start, gc.freeze)  # loop.time() is time.monotonic()
+    watch = _Watch()
+    watchdog = asyncio.create_task(watch.run())
     try:
-        tasks = [asyncio.create_task(run_station(cfg, i, stats)) for i in indices]
+        tasks = [asyncio.create_task(run_station(cfg, i, stats, watch)) for i in indices]
         connections = [ws for ws in await asyncio.gather(*tasks) if ws is not None]
         stats.held = len(connections)
         if cfg.hold > 0:
@@ -438,6 +473,7 @@ async def run_shard(cfg: ShardConfig, indices: Iterable[int],
                 await asyncio.sleep(cfg.hold)
         await asyncio.gather(*(_close(ws) for ws in connections))
     finally:
+        watchdog.cancel()
         freezer.cancel()
         gc.unfreeze()
         gc.set_threshold(*thresholds)

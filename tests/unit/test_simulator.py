@@ -251,3 +251,30 @@ def test_register_in_db_makes_known_stations(tmp_path: Path) -> None:
     assert bench.count_stations(db) == 25
     bench.register_in_db(db, 30)  # idempotent for the first 25
     assert bench.count_stations(db) == 30
+
+
+def test_a_call_left_unanswered_is_reported_as_a_timeout() -> None:
+    """A central system that upgrades and then never answers: the shard's watchdog ends the CALL."""
+    import asyncio
+
+    from websockets.asyncio.server import serve
+
+    from gateway.sim.station import ShardConfig, run_shard
+
+    async def silent(ws) -> None:  # type: ignore[no-untyped-def]
+        async for _ in ws:
+            pass
+
+    async def scenario() -> tuple[dict[str, int], float]:
+        port = free_port()
+        async with serve(silent, "127.0.0.1", port, subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+            now = time.monotonic()
+            cfg = ShardConfig(url=f"ws://127.0.0.1:{port}", stations=1, prefix="T", connectors=1, password=None,
+                              mix="basic", rate=0.0, timeout=0.5, id_tag="TAG", t_start=now, ramp=0.0,
+                              window_start=now + 0.2, window_end=now + 3.0, hold=0.0)
+            stats = await run_shard(cfg, [1])
+            return dict(stats.error_kinds), time.monotonic() - now
+
+    kinds, took = asyncio.run(scenario())
+    assert kinds == {"timeout": 1}
+    assert took < 2.5  # the 0.5 s timeout fired (up to WATCH_EVERY late), not the window's end
