@@ -24,7 +24,7 @@ class StationProfiles:
     @classmethod
     def load(cls, store: Store, station_id: str) -> StationProfiles:
         active = {tx["connector_id"]: tx for tx in store.list_transactions(station_id=station_id, active=True)}
-        return cls(installed_profiles(store, station_id), active)
+        return cls(smart_charging.installed_from_rows(store.installed_profiles(station_id)), active)
 
     def transaction(self, connector_id: int) -> dict[str, Any]:
         """``transaction_start`` / ``transaction_id`` keywords for the smart-charging functions."""
@@ -43,7 +43,3 @@ class StationProfiles:
             self.installed, connector_id, start=start, duration=duration, unit=unit, **self.transaction(connector_id)
         )
 
-
-def installed_profiles(store: Store, station_id: str) -> list[smart_charging.Installed]:
-    """The stack alone (no transactions read): what the station's bookkeeping edits."""
-    return smart_charging.installed_from_rows(store.installed_profiles(station_id))

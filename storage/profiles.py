@@ -80,11 +80,3 @@ class ProfilesMixin(StoreBase):
     def drop_remote_start_profile(self, row_id: int) -> None:
         """Forget a waiting TxProfile (its transaction started)."""
         self.conn.execute("DELETE FROM remote_start_profiles WHERE id = ?", [row_id])
-
-    def take_remote_start_profile(self, station_id: str, connector_id: int, id_tag: str) -> dict[str, Any] | None:
-        """``remote_start_profile``, removed; or None."""
-        with self.write():
-            found = self.remote_start_profile(station_id, connector_id, id_tag)
-            if found is not None:
-                self.drop_remote_start_profile(found[0])
-        return found[1] if found is not None else None

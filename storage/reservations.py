@@ -4,11 +4,11 @@ One row per reservationId (``reservations.id``). The row's ``status`` follows
 the state machine of ``actors.ocpp.reservations``; this module stores what it is
 told and only checks that the status is one of ``RESERVATION_STATUSES``.
 
-Ids: ``allocate_reservation_id`` draws from the AUTOINCREMENT key of
+Ids: ``next_reservation_id`` reads the AUTOINCREMENT key of
 ``reservation_ids``, so an id is never handed out twice, also after deletes
 and restarts. Every id recorded by ``record_reservation_request`` (an explicit
 one chosen by an operator included) is entered there too, which moves the
-high-water mark past it: later allocations never collide with it.
+high-water mark past it: later ids never collide with it.
 """
 
 from __future__ import annotations
@@ -52,15 +52,9 @@ class ReservationsMixin(StoreBase):
     """Reservations the central system asked charge points to hold."""
 
     def next_reservation_id(self) -> int:
-        """The id ``allocate_reservation_id`` would return next (read inside the writer's
-        turn); ``record_reservation_request`` with it hands it out."""
+        """A reservationId never handed out or recorded before (> 0); read inside the
+        writer's turn, and handed out by ``record_reservation_request`` with it."""
         return self._next_id("reservation_ids")
-
-    def allocate_reservation_id(self) -> int:
-        """A reservationId never returned before and never recorded before (> 0)."""
-        cursor = self.conn.execute("INSERT INTO reservation_ids DEFAULT VALUES")
-        assert cursor.lastrowid is not None
-        return int(cursor.lastrowid)
 
     def record_reservation_request(
         self, station_id: str, payload: dict[str, Any], now: datetime

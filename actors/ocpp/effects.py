@@ -7,7 +7,7 @@ what should happen as a list of effects. The station host carries them out
 
 | effect        | carried out by the host                                            |
 |---------------|--------------------------------------------------------------------|
-| ``Write``     | the named ``Store`` method, inside the turn's transaction; all the writes of one event in one savepoint: if one raises, none stays and the event's ``fallback`` replaces its other effects |
+| ``Write``     | the named ``Store`` method, inside the turn's transaction; the writes of one event all or none (a savepoint when there are several): if one raises, the event's ``fallback`` replaces its other effects |
 | ``Count``     | the named function of ``metrics``                                  |
 | ``Tell``      | an actor message (the scheduler's timers, a ``CallReply`` to ``ctl``) |
 | ``Send``      | a text frame on connection ``conn``, after the turn's commit       |
@@ -109,10 +109,6 @@ class Step:
     effects: list[Effect] = field(default_factory=list)
     fallback: Callable[[], list[Effect]] = _nothing
 
-    def __iadd__(self, other: list[Effect]) -> Step:
-        self.effects.extend(other)
-        return self
-
 
 class Reads(Protocol):
     """The storage queries the OCPP logic may make (``storage.Store`` implements them).
@@ -151,12 +147,4 @@ class Reads(Protocol):
     def remote_start_profile(self, station_id: str, connector_id: int, id_tag: str) -> tuple[int, dict[str, Any]] | None: ...
 
     def get_configuration(self, station_id: str) -> list[Row]: ...
-
-
-def write(op: str, *args: Any, **kwargs: Any) -> Write:
-    return Write(op, args, kwargs)
-
-
-def count(op: str, *args: Any) -> Count:
-    return Count(op, args)
 

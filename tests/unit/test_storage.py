@@ -399,14 +399,23 @@ def test_writes_from_a_second_connection_are_visible(db_path: str) -> None:
 # -- remote start profiles ------------------------------------------------------------
 
 
+def _take(store: Store, station_id: str, connector_id: int, id_tag: str) -> dict | None:
+    """As the StartTransaction bookkeeping does: the waiting profile, then its row dropped."""
+    found = store.remote_start_profile(station_id, connector_id, id_tag)
+    if found is None:
+        return None
+    store.drop_remote_start_profile(found[0])
+    return found[1]
+
+
 def test_a_remote_start_profile_is_taken_once_by_the_matching_start(store: Store) -> None:
     now = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
     store.add_remote_start_profile("CP1", 1, "Tag-A", {"chargingProfileId": 1}, now)
     store.add_remote_start_profile("CP1", None, "TAG-B", {"chargingProfileId": 2}, now)
     store.add_remote_start_profile("CP1", 1, "tag-a", {"chargingProfileId": 3}, now)
-    assert store.take_remote_start_profile("CP2", 1, "TAG-A") is None  # another station
-    assert store.take_remote_start_profile("CP1", 2, "TAG-A") is None  # another connector
-    assert store.take_remote_start_profile("CP1", 1, "TAG-A") == {"chargingProfileId": 1}  # oldest first, any case
-    assert store.take_remote_start_profile("CP1", 1, "TAG-A") == {"chargingProfileId": 3}
-    assert store.take_remote_start_profile("CP1", 1, "TAG-A") is None
-    assert store.take_remote_start_profile("CP1", 2, "tag-b") == {"chargingProfileId": 2}  # no connector: any
+    assert _take(store, "CP2", 1, "TAG-A") is None  # another station
+    assert _take(store, "CP1", 2, "TAG-A") is None  # another connector
+    assert _take(store, "CP1", 1, "TAG-A") == {"chargingProfileId": 1}  # oldest first, any case
+    assert _take(store, "CP1", 1, "TAG-A") == {"chargingProfileId": 3}
+    assert _take(store, "CP1", 1, "TAG-A") is None
+    assert _take(store, "CP1", 2, "tag-b") == {"chargingProfileId": 2}  # no connector: any

@@ -23,28 +23,36 @@ def reserve(reservation_id: int, connector: int = 1, id_tag: str = "TAG1",
 # -- reservation ids -------------------------------------------------------------
 
 
+def allocate(store: Store) -> int:
+    """A reservationId handed out as the ReserveNow prepare hook does: read, then recorded."""
+    rid = store.next_reservation_id()
+    store.record_reservation_request("CP9", reserve(rid), NOW)
+    return rid
+
+
 def test_allocated_reservation_ids_never_repeat(store: Store) -> None:
-    ids = [store.allocate_reservation_id() for _ in range(50)]
+    ids = [allocate(store) for _ in range(50)]
     assert len(set(ids)) == 50 and all(i > 0 for i in ids)
 
 
 def test_allocation_skips_past_an_explicit_id_and_survives_reopening(db_path: str) -> None:
     store = Store(db_path)
-    first = store.allocate_reservation_id()
+    first = allocate(store)
     store.record_reservation_request("CP1", reserve(first + 10), NOW)
     store.record_reservation_request("CP1", reserve(first + 5), NOW)
     store.close()
     store = Store(db_path)
-    allocated = [store.allocate_reservation_id() for _ in range(20)]
+    allocated = [allocate(store) for _ in range(20)]
     assert min(allocated) == first + 11
     assert len(set(allocated)) == 20
     store.close()
 
 
-def test_allocated_id_is_recorded_without_moving_the_counter_again(store: Store) -> None:
-    rid = store.allocate_reservation_id()
+def test_the_next_id_is_handed_out_only_once_recorded(store: Store) -> None:
+    rid = store.next_reservation_id()
+    assert store.next_reservation_id() == rid  # reading hands nothing out
     store.record_reservation_request("CP1", reserve(rid), NOW)
-    assert store.allocate_reservation_id() == rid + 1
+    assert store.next_reservation_id() == rid + 1
 
 
 # -- reservations ------------------------------------------------------------------
