@@ -19,6 +19,8 @@ Recording (cheap; labels are bounded, never idTags or station ids)::
     energy_delivered(wh)
     connection_event(event)               # "opened" | "closed" | "replaced" | "rejected"
 
+    with batched(): ...                   # this thread's recordings added up, written at the end
+
 Exposing::
 
     render(summary, multiproc_dir=...) -> (body, content_type)
@@ -29,6 +31,7 @@ from metrics.catalogue import (
     DEFAULT,
     LATENCY_BUCKETS,
     Metrics,
+    batched,
     call_error,
     call_latency,
     connection_event,
@@ -44,6 +47,7 @@ __all__ = [
     "LATENCY_BUCKETS",
     "Metrics",
     "StateCollector",
+    "batched",
     "call_error",
     "call_latency",
     "connection_event",

@@ -18,12 +18,11 @@ def iso(dt: datetime) -> str:
     An aware datetime is converted to UTC; a naive one is taken to be UTC.
     Sub-millisecond digits are truncated.
     """
-    if dt.tzinfo is not None:
+    if dt.tzinfo is not None and dt.tzinfo is not timezone.utc:
         dt = dt.astimezone(timezone.utc)
-    return (
-        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T"
-        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond // 1000:03d}Z"
-    )
+    # isoformat truncates to milliseconds as well, in C: a third of the f-string's cost,
+    # paid for every stored timestamp. [:23] drops the "+00:00" of an aware datetime.
+    return dt.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def parse_time(s: str) -> datetime:

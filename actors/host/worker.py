@@ -14,6 +14,7 @@ anything out (ARCHITECTURE.md, "Group commit"):
 | handle         | each event to its station actor; writes go into the turn's transaction, each event in a savepoint |
 | commit         | ``synchronous=FULL``: an acknowledged write survives power loss      |
 | release        | frames and closes to the loop, actor messages to the host actor, call timeouts armed |
+| metrics        | the turn's counts, added up in memory (``metrics.batched``), written to the process's metric file |
 | commit failed  | nothing is released: the connections that had frames in the turn are closed 1011 and their station actors dropped, so the charge points reconnect and retry and are served from storage |
 
 Waiting for the database lock (another host is committing) happens here,
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import metrics
 from actors.host.station import Link, Station
 from actors.messages import (
     GetStationState,
@@ -147,7 +149,10 @@ class HostWorker:
                     except queue.Empty:
                         break
                 stopping = None in events
-                self._turn([e for e in events if e is not None], closing=stopping)
+                # Metrics added up over the turn, written after its release: one
+                # mmap write per series touched instead of three per CALL.
+                with metrics.batched():
+                    self._turn([e for e in events if e is not None], closing=stopping)
                 if stopping:
                     return
         except Exception:
