@@ -8,7 +8,8 @@ Three modes, one command each::
     python run.py bench --idle-known 10000                           # idle memory
 
 **Closed and open loop.** For each size, in one run on this machine: start the
-peer baseline (``shared/bench/peer_central_system.py``) on a free port, load it
+peer baseline (``gateway/sim/peer_central_system.py``, the reference copy of
+``shared/bench/peer_central_system.py``) on a free port, load it
 with the simulator, stop it; then start this project (``run.py serve`` on free
 ports with a fresh database in a temporary directory), load it with the same
 parameters, stop it. Closed loop (``--rate 0``, the default of ``--sizes``):
@@ -86,7 +87,9 @@ from gateway.sim.ports import free_ports
 from gateway.sim.simulator import HOLD_MARKER, WINDOW_MARKER, raise_open_file_limit
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_PEER = REPO.parent / "shared" / "bench" / "peer_central_system.py"
+# The peer baseline ships beside the benchmark, byte for byte the reference copy
+# (../shared/bench/peer_central_system.py; tests/unit/test_simulator.py pins its hash).
+DEFAULT_PEER = Path(__file__).resolve().parent / "peer_central_system.py"
 START_DEADLINE = 60.0
 STOP_GRACE = 15.0
 HOST = "127.0.0.1"

@@ -1,6 +1,6 @@
 """The load simulator and the benchmark, over real sockets.
 
-The peer baseline (shared/bench/peer_central_system.py) runs as a subprocess on
+The peer baseline (gateway/sim/peer_central_system.py, shipped with the project) runs as a subprocess on
 a free port; a small in-test central system that answers every 1.6 action
 covers the ``full`` mix, which the peer does not answer.
 """
@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
@@ -28,7 +27,7 @@ from gateway.sim.ports import free_port
 from gateway.sim.simulator import HOLD_MARKER, SimOptions
 from gateway.sim.station import utc_now
 
-PEER = Path(__file__).resolve().parents[3] / "shared" / "bench" / "peer_central_system.py"
+PEER = bench.DEFAULT_PEER
 START_DEADLINE = 20.0
 
 
@@ -47,8 +46,6 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None) -> None:
 
 @pytest.fixture(scope="module")
 def peer_url() -> Iterator[str]:
-    if not PEER.is_file():
-        pytest.skip(f"peer baseline not found at {PEER}")
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(PEER), str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -189,8 +186,6 @@ def test_full_mix_runs_transactions_without_errors_and_sends_basic_auth() -> Non
 
 
 def test_bench_measures_the_peer_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    if not PEER.is_file():
-        pytest.skip(f"peer baseline not found at {PEER}")
     code = bench.main(["--only", "peer", "--sizes", "4", "--duration", "0.5", "--ramp", "0",
                        "--warmup", "0.1", "--hold", "0.5", "--peer", str(PEER), "--json"])
     doc = json.loads(capsys.readouterr().out)

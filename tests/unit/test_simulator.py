@@ -1,6 +1,6 @@
 """The load simulator and the benchmark, over real sockets.
 
-The peer baseline (shared/bench/peer_central_system.py) runs as a subprocess on
+The peer baseline (gateway/sim/peer_central_system.py, shipped with the project) runs as a subprocess on
 a free port; a small in-test central system that answers every 1.6 action
 covers the ``full`` mix, which the peer does not answer.
 """
@@ -20,6 +20,24 @@ from gateway.sim import bench, simulator
 from gateway.sim.ports import free_port
 from gateway.sim.simulator import percentile
 from gateway.sim.station import meter_payload, status_payload
+
+# --- the peer baseline ------------------------------------------------------------------
+
+# SHA-256 of the reference peer (../shared/bench/peer_central_system.py, 29 lines): the
+# benchmark's ratios mean something only against that one, unchanged.
+PEER_SHA256 = "29daa3c27432e6bda5ceba40741303ac082238d68e935f1f027d7101cff52b13"
+
+
+def test_the_shipped_peer_is_the_reference_peer_byte_for_byte() -> None:
+    import hashlib
+
+    shipped = bench.DEFAULT_PEER
+    assert shipped.parent == Path(bench.__file__).resolve().parent  # inside the clone
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == PEER_SHA256
+    reference = Path(bench.__file__).resolve().parents[3] / "shared" / "bench" / "peer_central_system.py"
+    if reference.is_file():  # beside a checkout in the workplace: the same file
+        assert reference.read_bytes() == shipped.read_bytes()
+
 
 # --- exit codes -----------------------------------------------------------------------
 
