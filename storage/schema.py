@@ -252,6 +252,11 @@ def m008_remote_start_profiles(db: Database) -> None:
     db.execute("CREATE INDEX remote_start_profiles_station ON remote_start_profiles (station_id)")
 
 
+def m009_meter_value_flags(db: Database) -> None:
+    """Why a stored meter value is suspect (e.g. it named another charge point's transaction)."""
+    db.execute("ALTER TABLE meter_values ADD COLUMN flag TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -261,6 +266,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m006_station_events,
     m007_charging_profiles,
     m008_remote_start_profiles,
+    m009_meter_value_flags,
 )
 
 

@@ -32,7 +32,8 @@ def parse_time(s: str) -> datetime:
     # time-zone offsets.
     Accepts ``Z`` and ``±hh:mm`` offsets and any number of fractional digits
     (beyond microseconds they are truncated). A timestamp without an offset is
-    taken to be UTC. Raises ``ValueError`` on anything that is not ISO 8601.
+    taken to be UTC. Raises ``ValueError`` on anything that is not ISO 8601,
+    and on a timestamp whose UTC time falls outside years 1 to 9999.
     """
     if not isinstance(s, str):
         raise ValueError(f"not an ISO 8601 timestamp: {s!r}")
@@ -42,7 +43,10 @@ def parse_time(s: str) -> datetime:
         raise ValueError(f"not an ISO 8601 timestamp: {s!r}") from None
     if dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+        raise ValueError(f"timestamp out of range in UTC: {s!r}") from None
 
 
 def normalize(s: str | None) -> str | None:

@@ -213,17 +213,18 @@ class TransactionsMixin(StoreBase):
 
     # -- meter values ------------------------------------------------------------
 
-    def record_meter_values(self, station_id: str, payload: dict[str, Any], now: datetime) -> None:
-        """Store a MeterValues.req: one row per meterValue element."""
+    def record_meter_values(self, station_id: str, payload: dict[str, Any], now: datetime,
+                            flag: str | None = None) -> None:
+        """Store a MeterValues.req: one row per meterValue element, with ``flag`` when suspect."""
         received = iso(now)
         rows = [
             (station_id, payload["connectorId"], payload.get("transactionId"),
-             normalize(mv.get("timestamp")), _json(mv.get("sampledValue", [])), received)
+             normalize(mv.get("timestamp")), _json(mv.get("sampledValue", [])), received, flag)
             for mv in payload.get("meterValue", [])
         ]
         sql = (
             "INSERT INTO meter_values (station_id, connector_id, transaction_id, timestamp, "
-            "sampled_value, received_at) VALUES (?, ?, ?, ?, ?, ?)"
+            "sampled_value, received_at, flag) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
         if len(rows) == 1:
             self.conn.execute(sql, rows[0])
@@ -231,12 +232,33 @@ class TransactionsMixin(StoreBase):
             with self.write() as conn:
                 conn.executemany(sql, rows)
 
+    def transaction_station(self, tx_id: int) -> str | None:
+        """The charge point that started transaction ``tx_id``, or None if there is none."""
+        found = self.conn.execute("SELECT station_id FROM transactions WHERE id = ?", [tx_id]).fetchone()
+        return found[0] if found else None
+
+    def meter_values_flagged(self, station_id: str, *, limit: int = 1000) -> list[Row]:
+        """Meter values of ``station_id`` stored with a flag, oldest first."""
+        rows = self.rows(
+            "SELECT connector_id, transaction_id, timestamp, sampled_value, received_at, flag FROM meter_values "
+            "WHERE station_id = ? AND flag IS NOT NULL ORDER BY id LIMIT ?",
+            [station_id, limit],
+        )
+        for r in rows:
+            r["sampled_value"] = json.loads(r["sampled_value"])
+        return rows
+
     def meter_values_for(self, transaction_id: int, *, limit: int = 1000) -> list[Row]:
-        """Meter values reported with ``transaction_id``, oldest first."""
+        """Meter values the transaction's own charge point reported with ``transaction_id``, oldest first.
+
+        Another charge point naming the same id never adds to it (its rows are
+        kept under its own station id, flagged: ``meter_values_flagged``).
+        """
         rows = self.rows(
             "SELECT connector_id, timestamp, sampled_value, received_at FROM meter_values "
-            "WHERE transaction_id = ? ORDER BY id LIMIT ?",
-            [transaction_id, limit],
+            "WHERE transaction_id = ? AND station_id = (SELECT station_id FROM transactions WHERE id = ?) "
+            "ORDER BY id LIMIT ?",
+            [transaction_id, transaction_id, limit],
         )
         for r in rows:
             r["sampled_value"] = json.loads(r["sampled_value"])

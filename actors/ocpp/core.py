@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from actors.errors import OcppCallError
 from actors.ocpp.authorization import id_tag_info
 from actors.ocpp.effects import Count, Effect, Reads, Tell, Write
 from actors.settings import Settings
@@ -135,6 +136,9 @@ def authorize(ctx: Context, req: Payload) -> Payload:
 
 
 def start_transaction(ctx: Context, req: Payload) -> Payload:
+    if req["connectorId"] <= 0:
+        # OCPP 1.6 §6.45: "connectorId > 0"; connector 0 is the charge point itself.
+        raise OcppCallError("PropertyConstraintViolation", f"connectorId must be greater than 0, not {req['connectorId']}")
     # OCPP 1.6 §4.8: the Central System "MUST verify validity of the identifier".
     info = id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)
     if ctx.settings.concurrent_tx and info["status"] == "Accepted":
@@ -181,8 +185,20 @@ def stop_transaction(ctx: Context, req: Payload) -> Payload:
     return {}
 
 
+FOREIGN_TRANSACTION = "transaction of another charge point"
+
+
 def meter_values(ctx: Context, req: Payload) -> Payload:
-    ctx.write("record_meter_values", ctx.station_id, req, ctx.now)
+    flag = None
+    tx_id = req.get("transactionId")
+    if tx_id is not None:
+        owner = ctx.view.transaction_station(tx_id)
+        if owner is not None and owner != ctx.station_id:
+            # Never attached to that transaction: kept for the sender, flagged (answered as usual).
+            log.warning("station %s: MeterValues name transaction %s of another charge point; kept flagged",
+                        ctx.station_id, tx_id)
+            flag = FOREIGN_TRANSACTION
+    ctx.write("record_meter_values", ctx.station_id, req, ctx.now, flag=flag)
     return {}
 
 

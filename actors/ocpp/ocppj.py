@@ -11,8 +11,11 @@ Rules (OCPP-J 1.6 §4, errata JE 3.2, 5.1/5.2):
 | CALL with an action that is not OCPP 1.6       | CALLERROR NotImplemented                    |
 | CALL with a 1.6 action a CP may not send       | CALLERROR NotSupported                      |
 | payload wrong type / CiString too long         | CALLERROR TypeConstraintViolation           |
+| an integer outside 64 bits, a number that      | CALLERROR TypeConstraintViolation (a CALL); |
+| overflows to infinity (1e400)                  | a malformed answer (a CALLRESULT)           |
 | required field missing, array cardinality      | CALLERROR OccurenceConstraintViolation      |
 | enum / range / multipleOf / date-time invalid  | CALLERROR PropertyConstraintViolation       |
+| (also a date-time beyond year 9999 in UTC)     |                                             |
 | unexpected property, other structure problems  | CALLERROR FormationViolation                |
 
 When the message id of a broken frame cannot be read, the CALLERROR carries
@@ -22,7 +25,9 @@ When the message id of a broken frame cannot be read, the CALLERROR carries
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -38,6 +43,12 @@ from storage.timefmt import parse_time
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 MAX_ID_LENGTH = 36  # OCPP-J 1.6 §4.1.4: "maximum of 36 characters"
+# JSON numbers have no size limit; what we store (SQLite INTEGER) and send has 64
+# bits, and 1e400 parses to infinity. A frame can hold one only if its text has a
+# run of 19 digits (2**63 has 19) or a three-digit exponent: only then is the
+# parsed frame walked (_out_of_range), so ordinary frames pay one regex search.
+INT64 = 2**63
+_BIG_NUMBER_HINT = re.compile(r"\d{19}|[eE]\+?\d{3}")
 UNKNOWN_ID = "-1"
 
 # OCPP 1.6 §4 plus the security white paper: what a charge point may send.
@@ -176,10 +187,14 @@ def parse(text: str | bytes) -> Frame:
             raise _error(message_id, "FormationViolation", "CALL must be [2, id, action, payload]")
         if not isinstance(frame[3], dict):
             raise _error(message_id, "FormationViolation", "CALL payload must be a JSON object")
+        if (where := _big_number(text, frame[3])) is not None:
+            raise _error(message_id, "TypeConstraintViolation", f"{where}: number out of range (64-bit integers, finite numbers)")
         return Call(message_id, frame[2], frame[3])
     if kind == CALLRESULT:
         if len(frame) != 3 or not isinstance(frame[2], dict):
             return MalformedAnswer(message_id, "CALLRESULT must be [3, id, payload] with an object payload")
+        if (where := _big_number(text, frame[2])) is not None:
+            return MalformedAnswer(message_id, f"{where}: number out of range (64-bit integers, finite numbers)")
         return CallResult(message_id, frame[2])
     if kind == CALLERROR:
         if len(frame) != 5 or not isinstance(frame[2], str) or not isinstance(frame[3], str):
@@ -187,6 +202,28 @@ def parse(text: str | bytes) -> Frame:
         details = frame[4] if isinstance(frame[4], dict) else {"value": frame[4]}
         return CallError(message_id, frame[2], frame[3], details)
     raise Ignored(f"unknown MessageTypeId {kind!r}")
+
+
+def _big_number(text: str | bytes, payload: dict[str, Any]) -> str | None:
+    """Where in ``payload`` a number is that 64 bits cannot hold, or None."""
+    hint = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    if not _BIG_NUMBER_HINT.search(hint):
+        return None
+    stack: list[tuple[Any, str]] = [(payload, "payload")]  # iterative: nesting depth is the sender's
+    while stack:
+        value, where = stack.pop()
+        kind = type(value)
+        if kind is int:
+            if not -INT64 <= value < INT64:
+                return where
+        elif kind is float:
+            if math.isinf(value):
+                return where
+        elif kind is dict:
+            stack.extend((v, f"{where}/{k}") for k, v in value.items())
+        elif kind is list:
+            stack.extend((v, f"{where}/{i}") for i, v in enumerate(value))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ocpp.messages import get_validator
 
+from actors.errors import OcppCallError
 from actors.ocpp.authorization import id_tag_info
 from actors.ocpp.core import HANDLERS, RESULT_HOOKS, Context, data_transfer_status
 from actors.settings import Settings
@@ -221,10 +222,11 @@ def test_stop_transaction_with_unknown_id_is_answered_normally(store: Store, tx_
 
 
 def test_meter_values_are_stored_and_answered_empty(store: Store) -> None:
-    req = {"connectorId": 1, "transactionId": 7, "meterValue": [
+    tx = call(ctx_for(store), "StartTransaction", start())["transactionId"]
+    req = {"connectorId": 1, "transactionId": tx, "meterValue": [
         {"timestamp": "2026-11-25T09:01:00Z", "sampledValue": [{"value": "12"}]}]}
     assert call(ctx_for(store), "MeterValues", req) == {}
-    assert store.meter_values_for(7)[0]["sampled_value"] == [{"value": "12"}]
+    assert store.meter_values_for(tx)[0]["sampled_value"] == [{"value": "12"}]
 
 
 # -- DataTransfer, status notifications ------------------------------------------------
@@ -322,3 +324,29 @@ def test_log_and_signed_firmware_status_notifications_are_answered_and_kept(stor
 
 def test_sign_certificate_is_rejected_without_a_certificate_authority(store: Store) -> None:
     assert call(ctx_for(store), "SignCertificate", {"csr": "-----BEGIN CERTIFICATE REQUEST-----"}) == {"status": "Rejected"}
+
+
+def test_meter_values_naming_another_stations_transaction_are_kept_flagged_not_attached(store: Store) -> None:
+    tx = call(ctx_for(store, "CP1"), "StartTransaction", start())["transactionId"]
+    own = {"connectorId": 1, "transactionId": tx, "meterValue": [
+        {"timestamp": "2026-11-25T09:01:00Z", "sampledValue": [{"value": "12"}]}]}
+    foreign = {"connectorId": 2, "transactionId": tx, "meterValue": [
+        {"timestamp": "2026-11-25T09:02:00Z", "sampledValue": [{"value": "999999"}]}]}
+
+    assert call(ctx_for(store, "CP1"), "MeterValues", own) == {}
+    assert call(ctx_for(store, "CP2"), "MeterValues", foreign) == {}  # answered as OCPP asks
+
+    assert [v["sampled_value"] for v in store.meter_values_for(tx)] == [[{"value": "12"}]]
+    kept = store.meter_values_flagged("CP2")
+    assert [(v["transaction_id"], v["sampled_value"], v["flag"]) for v in kept] == [
+        (tx, [{"value": "999999"}], "transaction of another charge point")]
+    assert store.meter_values_flagged("CP1") == []
+
+
+@pytest.mark.parametrize("connector", [0, -1])
+def test_start_transaction_on_connector_0_or_below_is_a_property_constraint_violation(
+        store: Store, connector: int) -> None:
+    with pytest.raises(OcppCallError) as refused:
+        call(ctx_for(store), "StartTransaction", start(connector=connector))
+    assert refused.value.code == "PropertyConstraintViolation"
+    assert store.list_transactions() == []

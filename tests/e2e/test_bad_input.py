@@ -140,6 +140,49 @@ BAD_FRAMES = [
         "TypeConstraintViolation",
     ),
     ("missing-required-field", '[2,"mr-1","Authorize",{}]', "mr-1", "OccurenceConstraintViolation"),
+    # Issue 9, bad values: each was InternalError with a traceback (retried for ever by the charge point).
+    (
+        "integer-of-2**63",
+        json.dumps([2, "big-1", "StartTransaction", {
+            "connectorId": 2, "idTag": TAG, "meterStart": 2**63, "timestamp": "2026-11-25T10:00:00Z"}]),
+        "big-1",
+        "TypeConstraintViolation",
+    ),
+    (
+        "integer-below-minus-2**63",
+        json.dumps([2, "big-2", "StatusNotification", {
+            "connectorId": -(2**63) - 1, "status": "Available", "errorCode": "NoError"}]),
+        "big-2",
+        "TypeConstraintViolation",
+    ),
+    (
+        "number-overflowing-to-infinity",
+        '[2,"big-3","StartTransaction",{"connectorId":2,"idTag":"%s","meterStart":1e400,'
+        '"timestamp":"2026-11-25T10:00:00Z"}]' % TAG,
+        "big-3",
+        "TypeConstraintViolation",
+    ),
+    (
+        "timestamp-past-year-9999-in-utc",
+        json.dumps([2, "ts-1", "StartTransaction", {
+            "connectorId": 2, "idTag": TAG, "meterStart": 0, "timestamp": "9999-12-31T23:59:59-01:00"}]),
+        "ts-1",
+        "PropertyConstraintViolation",
+    ),
+    (
+        "start-transaction-on-connector-0",
+        json.dumps([2, "c0-1", "StartTransaction", {
+            "connectorId": 0, "idTag": TAG, "meterStart": 0, "timestamp": "2026-11-25T10:00:00Z"}]),
+        "c0-1",
+        "PropertyConstraintViolation",
+    ),
+    (
+        "start-transaction-on-a-negative-connector",
+        json.dumps([2, "cn-1", "StartTransaction", {
+            "connectorId": -3, "idTag": TAG, "meterStart": 0, "timestamp": "2026-11-25T10:00:00Z"}]),
+        "cn-1",
+        "PropertyConstraintViolation",
+    ),
     (
         "bad-enum",
         '[2,"be-1","StatusNotification",{"connectorId":1,"status":"Sleeping","errorCode":"NoError"}]',
@@ -168,6 +211,47 @@ def test_a_bad_frame_is_answered_with_the_matching_callerror_and_the_station_kee
     assert_callerror(charging.cp.wait_answer(message_id), message_id, code)
     assert_still_serving(charging.cp)
     assert_transaction_intact(tagged_csms, charging.transaction_id)
+
+
+def test_a_bad_value_is_logged_once_at_warning_without_a_traceback(
+    tagged_csms: CentralSystem, charging: Charging, station_id: str
+) -> None:
+    charging.cp.send_raw(json.dumps([2, "once-1", "StartTransaction", {
+        "connectorId": 2, "idTag": TAG, "meterStart": 2**64, "timestamp": "2026-11-25T10:00:00Z"}]))
+    assert_callerror(charging.cp.wait_answer("once-1"), "once-1", "TypeConstraintViolation")
+    assert_still_serving(charging.cp)
+    mine = [line for line in tagged_csms.log().splitlines() if f"station {station_id}:" in line]
+    about_it = [line for line in mine if "meterStart" in line]
+    assert len(about_it) == 1 and " WARNING " in about_it[0], about_it
+    assert "Traceback" not in tagged_csms.log()
+    # and nothing was started: the transaction in progress is the only one on this station
+    assert [tx["id"] for tx in tagged_csms.ctl_ok("tx", "list", "--station", station_id)] == [charging.transaction_id]
+
+
+def test_the_largest_64_bit_meter_start_is_stored_as_sent(tagged_csms: CentralSystem, station_id: str) -> None:
+    with ChargePoint(tagged_csms.url, station_id) as cp:
+        cp.booted()
+        started = cp.start(1, TAG, 2**63 - 1)
+        assert started["idTagInfo"]["status"] == "Accepted"
+        assert tagged_csms.ctl_ok("tx", "show", str(started["transactionId"]))["meter_start"] == 2**63 - 1
+
+
+def test_meter_values_naming_another_stations_transaction_are_not_attached_to_it(
+    tagged_csms: CentralSystem, charging: Charging, station_id: str
+) -> None:
+    with ChargePoint(tagged_csms.url, station_id + "-OTHER") as other:
+        other.booted()
+        reply = other.call("MeterValues", {"connectorId": 1, "transactionId": charging.transaction_id, "meterValue": [
+            {"timestamp": now_iso(), "sampledValue": [{"value": "987654", "measurand": "Energy.Active.Import.Register"}]}]})
+        assert reply == {}  # answered as OCPP asks
+        assert "currentTime" in other.call("Heartbeat")
+    assert_transaction_intact(tagged_csms, charging.transaction_id)  # only its own station's value
+    import sqlite3
+
+    with sqlite3.connect(f"file:{tagged_csms.db}?mode=ro", uri=True) as db:
+        kept = db.execute("SELECT station_id, transaction_id, flag FROM meter_values WHERE sampled_value LIKE '%987654%'").fetchall()
+    assert kept == [(station_id + "-OTHER", charging.transaction_id, "transaction of another charge point")]
+    assert any("of another charge point" in line and " WARNING " in line for line in tagged_csms.log().splitlines())
 
 
 def test_a_message_id_of_exactly_36_characters_is_accepted(charging: Charging) -> None:
@@ -352,3 +436,89 @@ def test_a_frame_larger_than_the_maximum_size_closes_the_connection_with_1009(
         10,
         message="the station to be marked disconnected",
     )
+
+
+# -- invalid UTF-8 in a text frame (RFC 6455 §8.1: fail the connection, 1007) ----------------
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """One masked client frame (RFC 6455 §5.2), built by hand: no library sends invalid UTF-8."""
+    import os
+    import struct
+
+    mask = os.urandom(4)
+    head = bytes([0x80 | opcode])
+    n = len(payload)
+    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _raw_upgrade(system: CentralSystem, station_id: str):  # type: ignore[no-untyped-def]
+    import base64
+    import os
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", system.port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /{station_id} HTTP/1.1\r\nHost: 127.0.0.1:{system.port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, "closed during the upgrade"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock, head.split(b"\r\n\r\n", 1)[1]
+
+
+def _read_frames(sock, pending: bytes, until_close: float = 10.0) -> list[tuple[int, bytes]]:  # type: ignore[no-untyped-def]
+    """Server frames (unmasked) until a close frame or EOF."""
+    import struct
+    import time
+
+    frames, data, deadline = [], pending, time.monotonic() + until_close
+    while time.monotonic() < deadline:
+        while len(data) >= 2:
+            opcode, n, start = data[0] & 0x0F, data[1] & 0x7F, 2
+            if n == 126:
+                if len(data) < 4:
+                    break
+                n, start = struct.unpack("!H", data[2:4])[0], 4
+            if len(data) < start + n:
+                break
+            frames.append((opcode, data[start:start + n]))
+            data = data[start + n:]
+            if opcode == 0x8:
+                return frames
+        chunk = sock.recv(65536)
+        if not chunk:
+            return frames
+        data += chunk
+    raise AssertionError(f"no close frame within {until_close} s: {frames}")
+
+
+def test_a_text_frame_of_invalid_utf8_closes_1007_after_the_valid_frames_before_it_are_handled(
+    tagged_csms: CentralSystem, station_id: str
+) -> None:
+    with ChargePoint(tagged_csms.url, station_id) as cp:
+        cp.booted()
+    sock, pending = _raw_upgrade(tagged_csms, station_id)
+    try:
+        status = json.dumps([2, "u-1", "StatusNotification", {
+            "connectorId": 1, "status": "Faulted", "errorCode": "GroundFailure"}]).encode()
+        # Both frames in one write: the valid one first, then text that is not UTF-8.
+        sock.sendall(_frame(0x1, status) + _frame(0x1, b'[2,"u-2","Heartbeat",{"x":"\xff\xfe"}]'))
+        frames = _read_frames(sock, pending)
+    finally:
+        sock.close()
+    close = frames[-1]
+    assert close[0] == 0x8 and int.from_bytes(close[1][:2], "big") == 1007, frames
+    # The frame before it was handled and stored (its answer cannot follow a close frame,
+    # RFC 6455 §5.5.1); nothing else was answered.
+    wait_for(lambda: any(c.get("status") == "Faulted" for c in tagged_csms.ctl_ok("station", "show", station_id)["connectors"]),
+             message="the StatusNotification before the bad frame to be stored")
+    assert all(opcode in (0x1, 0x8) for opcode, _ in frames)
+    assert "Traceback" not in tagged_csms.log()
+    with ChargePoint(tagged_csms.url, station_id) as cp:  # and the station is served again
+        assert "currentTime" in cp.call("Heartbeat")

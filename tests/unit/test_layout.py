@@ -43,12 +43,25 @@ def test_the_server_never_imports_the_simulator_or_the_control_client() -> None:
     assert not {m for m in loaded if m.startswith(("gateway.sim", "actors.control"))}
 
 
+PEER_SCRIPT = "gateway.sim.peer_central_system"  # a script the benchmark runs, serving on import
+
+
 def test_the_simulator_imports_nothing_of_the_server() -> None:
-    loaded = _loaded_after_importing(_modules("gateway.sim"))
+    loaded = _loaded_after_importing([m for m in _modules("gateway.sim") if m != PEER_SCRIPT])
     assert "gateway.sim.station" in loaded
     server = {m for m in loaded if m.split(".")[0] in ("actors", "storage", "metrics")} | {
         m for m in loaded if m.startswith("gateway.") and not m.startswith("gateway.sim")}
     assert not server
+
+
+def test_the_peer_baseline_imports_only_libraries() -> None:
+    import ast
+
+    tree = ast.parse((ROOT / (PEER_SCRIPT.replace(".", "/") + ".py")).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert "ocpp" in imported and "websockets" in imported
+    assert not imported & {"actors", "gateway", "storage", "metrics", "run"}
 
 
 def test_only_the_adapters_reach_into_thespian_internals() -> None:

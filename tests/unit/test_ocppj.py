@@ -357,6 +357,11 @@ json_scalars = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text()
 )
+# What 64 bits hold: a frame with a bigger integer is refused (test_big_numbers_...).
+int64_scalars = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
@@ -442,7 +447,7 @@ def test_check_inbound_call_on_arbitrary_objects_raises_only_known_ocpp_error_co
 @given(
     st.text(min_size=1, max_size=36),
     st.sampled_from(sorted(ocppj.CP_ACTIONS | ocppj.CSMS_ACTIONS)),
-    st.dictionaries(st.text(max_size=10), json_scalars, max_size=4),
+    st.dictionaries(st.text(max_size=10), int64_scalars, max_size=4),
 )
 def test_the_message_id_of_a_valid_frame_round_trips(
     message_id: str, action: str, payload: dict[str, Any]
@@ -453,3 +458,47 @@ def test_the_message_id_of_a_valid_frame_round_trips(
         message_id, "GenericError", "x", payload
     )
 
+
+
+# -- numbers beyond 64 bits (issue 9: InternalError with a traceback before) ------------------
+
+big_integers = st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1)
+
+
+@FUZZ
+@given(big_integers, st.lists(st.sampled_from(["a", "b", 0, 1]), max_size=3))
+def test_an_integer_beyond_64_bits_anywhere_in_a_call_is_a_type_constraint_violation(
+    big: int, path: list[Any]
+) -> None:
+    value: Any = big
+    for step in reversed(path):
+        value = {step: value} if isinstance(step, str) else [0] * step + [value]
+    with pytest.raises(OcppCallError) as refused:
+        ocppj.parse(json.dumps([2, "big-1", "DataTransfer", {"vendorId": "v", "x": value}]))
+    assert refused.value.code == "TypeConstraintViolation"
+    assert refused.value.message_id == "big-1"  # type: ignore[attr-defined]
+    assert refused.value.description.startswith("payload/x")
+
+
+@given(st.integers(-(2**63), 2**63 - 1))
+def test_every_64_bit_integer_is_accepted(n: int) -> None:
+    frame = ocppj.parse(json.dumps([2, "i-1", "DataTransfer", {"vendorId": "v", "n": n}]))
+    assert frame == Call("i-1", "DataTransfer", {"vendorId": "v", "n": n})
+
+
+def test_numbers_that_overflow_are_refused_and_digit_strings_are_not() -> None:
+    with pytest.raises(OcppCallError, match="payload/meterStart"):
+        ocppj.parse('[2,"f","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":1e400,"timestamp":"2026-01-01T00:00:00Z"}]')
+    answer = ocppj.parse('[3,"r",{"listVersion":18446744073709551616}]')
+    assert isinstance(answer, ocppj.MalformedAnswer) and "payload/listVersion" in answer.description
+    assert ocppj.parse('[2,"s","Authorize",{"idTag":"12345678901234567890"}]') == Call(
+        "s", "Authorize", {"idTag": "12345678901234567890"})
+    assert ocppj.parse('[3,"e",{"value":1.5e300}]') == CallResult("e", {"value": 1.5e300})
+
+
+def test_a_date_time_beyond_year_9999_in_utc_is_a_property_constraint_violation() -> None:
+    parsed = ocppj.parse_checked(json.dumps([2, "t-1", "StartTransaction", {
+        "connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "9999-12-31T23:59:59-01:00"}]))
+    assert isinstance(parsed.invalid, OcppCallError)
+    assert parsed.invalid.code == "PropertyConstraintViolation"
+    assert "timestamp" in parsed.invalid.description
