@@ -20,6 +20,7 @@ from typing import Any
 
 from actors.errors import CommandError
 from actors.profile_view import StationProfiles
+from gateway import handshake
 from storage import ID_TAG_MAX, REGISTRATIONS, TAG_STATUSES, Store, iso, parse_time
 
 Args = dict[str, Any]
@@ -53,10 +54,16 @@ def _required(args: Args, name: str) -> str:
     return value
 
 
-def _station_id(args: Args) -> str:
+def _station_id(args: Args, *, new: bool = False) -> str:
+    """The station named; a ``new`` one must pass the handshake's rule, or it could never connect.
+
+    Existing rows are named as they are (a database from before the 48-character
+    limit may hold longer ones, which ``ctl`` can still show and remove).
+    """
     station_id = _required(args, "id")
-    if "/" in station_id:
-        raise AdminError("station id must not contain '/'")
+    problem = handshake.identity_problem(station_id) if new else ("station id contains '/'" if "/" in station_id else None)
+    if problem is not None:
+        raise AdminError(problem.replace("charge point identity", "station id", 1))
     return station_id
 
 
@@ -104,7 +111,7 @@ def _choice(value: str | None, choices: tuple[str, ...], name: str) -> str | Non
 
 def station_add(store: Store, args: Args, now: datetime) -> Result:
     return store.upsert_station(
-        _station_id(args),
+        _station_id(args, new=True),
         password=_text(args, "password", required=False),
         registration=_choice(_text(args, "registration", required=False), REGISTRATIONS,
                              "registration"),

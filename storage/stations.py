@@ -174,15 +174,21 @@ class StationsMixin(StoreBase):
         )
 
     def mark_connected(self, station_id: str, connected: bool, now: datetime) -> None:
-        """Record a connection or disconnection (creates the row if missing)."""
-        stamp = "connected_at" if connected else "disconnected_at"
-        self.conn.execute(
-            f"INSERT INTO stations (id, created_at, connected, {stamp}, last_seen) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-            f"connected = excluded.connected, {stamp} = excluded.{stamp}, "
-            "last_seen = excluded.last_seen",
-            [station_id, iso(now), int(connected), iso(now), iso(now)],
-        )
+        """Record a connection (creating the row of a station admitted unknown) or a disconnection.
+
+        A disconnection only updates: the station may have been removed while it
+        was connected (``station remove``), and its closing must not bring it back.
+        """
+        stamp = iso(now)
+        if connected:
+            sql = (
+                "INSERT INTO stations (id, created_at, connected, connected_at, last_seen) "
+                "VALUES (?1, ?2, 1, ?2, ?2) ON CONFLICT(id) DO UPDATE SET "
+                "connected = 1, connected_at = ?2, last_seen = ?2"
+            )
+        else:
+            sql = "UPDATE stations SET connected = 0, disconnected_at = ?2, last_seen = ?2 WHERE id = ?1"
+        self.conn.execute(sql, [station_id, stamp])
 
     def mark_all_disconnected(self, *, now: datetime | None = None) -> None:
         """Mark every station disconnected (at node start, after a crash)."""

@@ -10,6 +10,7 @@ module configures it and decides admission:
 | request                                               | answer                                   |
 |-------------------------------------------------------|------------------------------------------|
 | no identity in the path                               | 404                                      |
+| identity with ``/``, control characters, > 48 chars   | 400 (``handshake.BadIdentity``)          |
 | no ``ocpp1.6`` among the offered subprotocols         | 400, before any upgrade (TC_088)         |
 | unknown identity, ``--unknown-stations reject``       | 404                                      |
 | password set, Authorization missing or wrong          | 401 with ``WWW-Authenticate: Basic``     |
@@ -239,7 +240,10 @@ class HostLoop:
                     future.set_result(True)
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        station_id = handshake.identity_from_path(request.path)
+        try:
+            station_id = handshake.identity_from_path(request.path)
+        except handshake.BadIdentity as bad:
+            return self._refuse(connection, HTTPStatus.BAD_REQUEST, str(bad), "?")
         if station_id is None:
             return self._refuse(connection, HTTPStatus.NOT_FOUND, "no charge point identity in the URL", "?")
         offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol") for p in v.split(",")]

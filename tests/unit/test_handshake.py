@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.handshake import (
     MAX_IDENTITY,
+    BadIdentity,
     basic_credentials,
     identity_from_path,
     select_subprotocol,
@@ -49,12 +50,21 @@ def test_a_path_without_an_identity_has_none(path: str) -> None:
 
 @pytest.mark.parametrize("path", ["/CP%001", "/CP%0A1", "/%09", "/CP%1F"])
 def test_an_identity_with_control_characters_is_refused(path: str) -> None:
-    assert identity_from_path(path) is None
+    with pytest.raises(BadIdentity, match="control characters"):
+        identity_from_path(path)
 
 
 def test_an_identity_of_the_maximum_length_is_accepted_and_one_longer_is_refused() -> None:
+    assert MAX_IDENTITY == 48
     assert identity_from_path("/" + "x" * MAX_IDENTITY) == "x" * MAX_IDENTITY
-    assert identity_from_path("/" + "x" * (MAX_IDENTITY + 1)) is None
+    with pytest.raises(BadIdentity, match="longer than 48"):
+        identity_from_path("/" + "x" * (MAX_IDENTITY + 1))
+
+
+@pytest.mark.parametrize("path", ["/CP%2F1", "/ocpp/a%2fb"])
+def test_an_identity_with_a_slash_is_refused(path: str) -> None:
+    with pytest.raises(BadIdentity, match="'/'"):
+        identity_from_path(path)
 
 
 def test_a_percent_sign_not_followed_by_hex_is_kept_literally() -> None:
@@ -63,21 +73,27 @@ def test_a_percent_sign_not_followed_by_hex_is_kept_literally() -> None:
 
 @pytest.mark.parametrize("path", ["/%FF", "/CP%C3", "/%80abc"])
 def test_an_identity_that_is_not_utf8_after_decoding_is_refused(path: str) -> None:
-    assert identity_from_path(path) is None
+    with pytest.raises(BadIdentity, match="UTF-8"):
+        identity_from_path(path)
 
 
 @pytest.mark.parametrize("path", ["/CP%7F", "/CP%C2%85", "/CP%C2%9F"])
 def test_an_identity_with_del_or_c1_control_characters_is_refused(path: str) -> None:
-    assert identity_from_path(path) is None
+    with pytest.raises(BadIdentity):
+        identity_from_path(path)
 
 
 @FUZZ
 @given(st.text())
 @example("/%FF")
 @example("/%C2%85")
-def test_identity_from_path_never_raises_on_arbitrary_text(path: str) -> None:
-    identity = identity_from_path(path)
+def test_identity_from_path_raises_nothing_but_bad_identity_on_arbitrary_text(path: str) -> None:
+    try:
+        identity = identity_from_path(path)
+    except BadIdentity:
+        return
     assert identity is None or 0 < len(identity) <= MAX_IDENTITY
+    assert identity is None or "/" not in identity
     assert identity is None or not any(unicodedata.category(c) == "Cc" for c in identity)
 
 
