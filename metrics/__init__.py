@@ -18,6 +18,7 @@ Recording (cheap; labels are bounded, never idTags or station ids)::
     transaction_started(); transaction_stopped()
     energy_delivered(wh)
     connection_event(event)               # "opened" | "closed" | "replaced" | "rejected"
+    login_failure(reason)                 # "wrong-credentials" | "throttled"
 
     with batched(): ...                   # this thread's recordings added up, written at the end
 
@@ -36,6 +37,7 @@ from metrics.catalogue import (
     call_latency,
     connection_event,
     energy_delivered,
+    login_failure,
     message,
     transaction_started,
     transaction_stopped,
@@ -52,6 +54,7 @@ __all__ = [
     "call_latency",
     "connection_event",
     "energy_delivered",
+    "login_failure",
     "message",
     "render",
     "transaction_started",

@@ -47,6 +47,7 @@ __all__ = [
     "call_latency",
     "connection_event",
     "energy_delivered",
+    "login_failure",
     "message",
     "transaction_started",
     "transaction_stopped",
@@ -201,6 +202,13 @@ class Metrics:
             "Energy delivered in stopped transactions, in Wh.",
             registry=registry,
         )
+        self.login_failures = Counter(
+            "csms_login_failures",
+            "Failed HTTP Basic logins at the handshake: wrong-credentials, or throttled "
+            "(answered 429 without checking, after too many failures of the identity or address).",
+            ["reason"],
+            registry=registry,
+        )
         self.connections = Counter(
             "csms_connection_events",
             "Charge point connection events (opened, closed, replaced, rejected).",
@@ -291,6 +299,10 @@ class Metrics:
         """Count one connection event: opened, closed, replaced or rejected."""
         self._inc(self._child(self.connections, (event,)))
 
+    def login_failure(self, reason: str) -> None:
+        """Count one failed login: wrong-credentials or throttled."""
+        self._inc(self._child(self.login_failures, (reason,)))
+
 
 DEFAULT = Metrics(registry=REGISTRY)
 
@@ -301,4 +313,5 @@ transaction_started = DEFAULT.transaction_started
 transaction_stopped = DEFAULT.transaction_stopped
 energy_delivered = DEFAULT.energy_delivered
 connection_event = DEFAULT.connection_event
+login_failure = DEFAULT.login_failure
 batched = DEFAULT.batched

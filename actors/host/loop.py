@@ -14,6 +14,7 @@ module configures it and decides admission:
 | no ``ocpp1.6`` among the offered subprotocols         | 400, before any upgrade (TC_088)         |
 | unknown identity, ``--unknown-stations reject``       | 404                                      |
 | password set, Authorization missing or wrong          | 401 with ``WWW-Authenticate: Basic``     |
+| too many failed logins of the identity or the address | 429 with ``Retry-After``, before hashing (``gateway.throttle``) |
 | otherwise                                             | 101 with ``Sec-WebSocket-Protocol: ocpp1.6`` |
 
 After the upgrade the host asks the registry for the station's lease (newest
@@ -47,6 +48,7 @@ import metrics
 from actors.host.worker import CallTimedOut, Closed, HostWorker, Opened, Received, Turn
 from actors.settings import Settings
 from gateway import handshake
+from gateway.throttle import LoginThrottle
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ LISTEN_BACKLOG = 16384
 SOMAXCONN = "/proc/sys/net/core/somaxconn"
 AUTH_THREADS = 2
 AUTH_BATCH = 64  # admission answers handed to the loop at once
+
+# An admission decision: HTTP status (0: admitted), reason, Retry-After seconds or None.
+Admission = tuple[int, str, int | None]
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -139,7 +144,8 @@ class HostLoop:
         # cost a concurrent.futures.Future (with its Condition) and a chained
         # asyncio future per handshake, 11% of a host's GIL time in a
         # 10,000-station connection storm (py-spy --gil).
-        self.auth_queue: queue.SimpleQueue[tuple[str, Headers, asyncio.Future[tuple[int, str]]] | None] = queue.SimpleQueue()
+        self.auth_queue: queue.SimpleQueue[tuple[str, str, Headers, asyncio.Future[Admission]] | None] = queue.SimpleQueue()
+        self.throttle = LoginThrottle()
         self.auth_threads = [
             threading.Thread(target=self._auth_worker, name=f"station-auth-{n}", daemon=True) for n in range(AUTH_THREADS)
         ]
@@ -250,11 +256,14 @@ class HostLoop:
         if handshake.select_subprotocol(offered) is None:
             # OCPP-J §3.2 and TC_088: no ocpp1.6 offered -> refused before the upgrade.
             return self._refuse(connection, HTTPStatus.BAD_REQUEST, "subprotocol ocpp1.6 required", station_id)
-        answer: asyncio.Future[tuple[int, str]] = self.loop.create_future()
-        self.auth_queue.put((station_id, request.headers, answer))
-        status, reason = await answer
+        answer: asyncio.Future[Admission] = self.loop.create_future()
+        self.auth_queue.put((station_id, _host_of(connection), request.headers, answer))
+        status, reason, retry_after = await answer
         if status:
-            return self._refuse(connection, HTTPStatus(status), reason, station_id)
+            response = self._refuse(connection, HTTPStatus(status), reason, station_id)
+            if retry_after is not None:
+                response.headers["Retry-After"] = str(retry_after)
+            return response
         connection.csms_station_id = station_id  # type: ignore[attr-defined]
         return None
 
@@ -272,12 +281,12 @@ class HostLoop:
             item = self.auth_queue.get()
             batch = []
             while item is not None:
-                station_id, headers, answer = item
+                station_id, address, headers, answer = item
                 try:
-                    result = self._authorise(station_id, headers)
+                    result = self._authorise(station_id, address, headers)
                 except Exception:
                     log.exception("station %s: admission check failed", station_id)
-                    result = (503, "try again later")
+                    result = (503, "try again later", None)
                 batch.append((answer, result))
                 if len(batch) >= AUTH_BATCH:
                     break
@@ -292,23 +301,32 @@ class HostLoop:
             if item is None:
                 return
 
-    def _authorise(self, station_id: str, headers: Headers) -> tuple[int, str]:
-        """In the auth pool: known or admissible, and HTTP Basic. (0, "") means admitted."""
+    def _authorise(self, station_id: str, address: str, headers: Headers) -> Admission:
+        """In the auth pool: known or admissible, and HTTP Basic. Status 0 means admitted."""
         store = self._store()
         if store.get_station(station_id) is None:
             if self.settings.unknown_stations != "accept":
-                return 404, "unknown charge point"
+                return 404, "unknown charge point", None
             # Admitted; its row is written by the writer when the connection opens
             # (actors.host.station), in one group commit with the rest of that turn.
-            return 0, ""
+            return 0, "", None
         if store.station_requires_password(station_id):
+            now = time.monotonic()
+            wait = self.throttle.retry_after(station_id, address, now)
+            if wait is not None:  # answered before any hash: a flood costs the other stations nothing
+                metrics.login_failure("throttled")
+                return 429, "too many failed logins; try again later", wait
             credentials = handshake.basic_credentials(headers.get("Authorization"))
             if credentials is None:
-                return 401, "authorization required"
+                return 401, "authorization required", None  # a first try without credentials is no guess
             user, password = credentials
             if user != station_id or not store.check_password(station_id, password):
-                return 401, "invalid credentials"
-        return 0, ""
+                failures = self.throttle.failed(station_id, address, now)
+                metrics.login_failure("wrong-credentials")
+                log.warning("station %s: failed login from %s (%d in a row)", station_id, address, failures)
+                return 401, "invalid credentials", None
+            self.throttle.succeeded(station_id)
+        return 0, "", None
 
     def _store(self) -> Store:
         key = threading.get_ident()
@@ -348,7 +366,7 @@ class HostLoop:
                 self.release_lease(station_id)
 
 
-def _answer_all(batch: list[tuple[asyncio.Future[tuple[int, str]], tuple[int, str]]]) -> None:
+def _answer_all(batch: list[tuple[asyncio.Future[Admission], Admission]]) -> None:
     for answer, result in batch:
         if not answer.done():  # the handshake may have been cancelled meanwhile
             answer.set_result(result)
@@ -356,6 +374,13 @@ def _answer_all(batch: list[tuple[asyncio.Future[tuple[int, str]], tuple[int, st
 
 def _select_subprotocol(connection: ServerConnection, offered: Any) -> Any:
     return handshake.select_subprotocol(offered)
+
+
+def _host_of(connection: ServerConnection) -> str:
+    try:
+        return str(connection.remote_address[0])
+    except Exception:
+        return "?"
 
 
 def _peer(connection: ServerConnection) -> str:

@@ -70,3 +70,90 @@ def test_removing_a_connected_station_closes_it_and_it_stays_removed(tmp_path_fa
         assert "GONE-1" not in {s["id"] for s in system.ctl_ok("station", "list")}
     finally:
         system.stop()
+
+
+# -- password guessing (issue 9, "Authentication") ------------------------------------------
+
+
+def _login(system: CentralSystem, identity: str, password: str) -> tuple[int, dict[str, str]]:
+    import base64
+
+    token = base64.b64encode(f"{identity}:{password}".encode()).decode()
+    try:
+        with connect(f"ws://127.0.0.1:{system.port}/{identity}", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                     additional_headers={"Authorization": f"Basic {token}"}, open_timeout=10):
+            return 101, {}
+    except InvalidStatus as refused:
+        return refused.response.status_code, dict(refused.response.headers)
+
+
+def _metric(system: CentralSystem, name: str, **labels: str) -> float:
+    import urllib.request
+
+    body = urllib.request.urlopen(f"http://127.0.0.1:{system.metrics_port}/metrics", timeout=10).read().decode()
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in body.splitlines():
+        if line.startswith(f"{name}{{{want}}} ") or (not labels and line.startswith(f"{name} ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+GUESSED = "correct-horse-battery"
+
+
+def test_password_guessing_is_locked_out_with_429_and_the_right_password_works_after_the_wait(
+    csms: CentralSystem, station_id: str
+) -> None:
+    csms.ctl_ok("station", "add", station_id, "--password", GUESSED)
+    # Every host keeps its own counts: enough wrong tries to lock this identity out on each.
+    seen = []
+    for n in range(12):
+        status, headers = _login(csms, station_id, f"wrong-{n}")
+        seen.append(status)
+        if status == 429:
+            assert int(headers["retry-after"]) >= 1
+    assert seen[0] == 401 and 429 in seen, seen
+    # Locked out: even the right password is not checked now.
+    assert _login(csms, station_id, GUESSED)[0] == 429
+    # After the lock-out the right password works again.
+    wait_for(lambda: _login(csms, station_id, GUESSED)[0] == 101, timeout=30, interval=0.5,
+             message="the right password to work after the lock-out")
+    log = csms.log()
+    assert GUESSED not in log and "wrong-3" not in log
+    failed = [line for line in log.splitlines() if f"station {station_id}: failed login" in line]
+    assert failed and all(" WARNING " in line for line in failed)
+    wait_for(lambda: _metric(csms, "csms_login_failures_total", reason="wrong-credentials") >= 3
+             and _metric(csms, "csms_login_failures_total", reason="throttled") >= 1,
+             message="the failed logins to be counted")
+
+
+def test_a_flood_of_wrong_passwords_is_answered_without_hashing_and_others_still_connect(
+    csms: CentralSystem, station_id: str
+) -> None:
+    csms.ctl_ok("station", "add", station_id, "--password", GUESSED)
+    throttled_before = _metric(csms, "csms_login_failures_total", reason="throttled")
+    statuses = [_login(csms, station_id, f"flood-{n}")[0] for n in range(150)]
+    assert set(statuses) <= {401, 429} and statuses.count(429) >= 150 - 2 * 3 - 2, statuses.count(401)
+    # Answered 429 before any hash: counted as throttled, one per refusal.
+    wait_for(lambda: _metric(csms, "csms_login_failures_total", reason="throttled") - throttled_before
+             >= statuses.count(429), message="the throttled logins to be counted")
+    with ChargePoint(csms.url, station_id + "-BYSTANDER") as other:  # another station is admitted
+        assert other.booted()["status"] == "Accepted"
+
+
+def test_the_authorization_header_is_never_logged_even_at_debug(tmp_path_factory) -> None:
+    import base64
+
+    system = CentralSystem(tmp_path_factory.mktemp("debug"), extra_args=["--log-level", "DEBUG"]).start()
+    try:
+        system.ctl_ok("station", "add", "DBG-1", "--password", GUESSED)
+        assert _login(system, "DBG-1", "not-it")[0] == 401
+        with ChargePoint(system.url, "DBG-1", password=GUESSED) as cp:
+            assert cp.booted()["status"] == "Accepted"
+    finally:
+        system.stop()
+    log = system.log()
+    assert "DEBUG" in log  # the level was on
+    for secret in (GUESSED, "not-it", base64.b64encode(f"DBG-1:{GUESSED}".encode()).decode()):
+        assert secret not in log
+    assert "Authorization" not in log and "authorization:" not in log.lower()
