@@ -326,7 +326,7 @@ class StationMachine:
             return
         step.effects.append(Count("call_latency", (ended.action, "out", mono - ended.sent_at)))
         if isinstance(frame, ocppj.CallResult):
-            self._on_result(step, ended, frame.payload, now, mono)
+            self._on_result(step, ended, frame.payload, now, mono, frame.invalid)
         elif isinstance(frame, ocppj.MalformedAnswer):
             log.warning("station %s: malformed answer to %s: %s", self.station_id, ended.action, frame.description)
             step.effects.append(Count("message", (ended.action, "out", "error")))
@@ -339,8 +339,11 @@ class StationMachine:
         if next_call is not None:
             self._transmit(step, next_call, now, mono)
 
-    def _on_result(self, step: Step, call: OutgoingCall, payload: dict[str, Any], now: datetime, mono: float) -> None:
+    def _on_result(self, step: Step, call: OutgoingCall, payload: dict[str, Any], now: datetime, mono: float,
+                   invalid: OcppCallError | None = None) -> None:
         try:
+            if invalid is not None:  # a number out of range, found by ocppj.parse
+                raise invalid
             ocppj.validate(call.action + "Response", payload)
         except OcppCallError as error:
             log.warning("station %s: invalid %s.conf: %s", self.station_id, call.action, error)

@@ -12,7 +12,7 @@ Rules (OCPP-J 1.6 §4, errata JE 3.2, 5.1/5.2):
 | CALL with a 1.6 action a CP may not send       | CALLERROR NotSupported                      |
 | payload wrong type / CiString too long         | CALLERROR TypeConstraintViolation           |
 | an integer outside 64 bits, a number that      | CALLERROR TypeConstraintViolation (a CALL); |
-| overflows to infinity (1e400)                  | a malformed answer (a CALLRESULT)           |
+| overflows to infinity (1e400)                  | an invalid answer (a CALLRESULT: ``invalid``) |
 | required field missing, array cardinality      | CALLERROR OccurenceConstraintViolation      |
 | enum / range / multipleOf / date-time invalid  | CALLERROR PropertyConstraintViolation       |
 | (also a date-time beyond year 9999 in UTC)     |                                             |
@@ -28,7 +28,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -131,6 +131,8 @@ class Call:
 class CallResult:
     message_id: str
     payload: dict[str, Any]
+    # A payload number 64 bits cannot hold: the answer is invalid, as a schema violation is.
+    invalid: OcppCallError | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,8 @@ def parse(text: str | bytes) -> Frame:
         if len(frame) != 3 or not isinstance(frame[2], dict):
             return MalformedAnswer(message_id, "CALLRESULT must be [3, id, payload] with an object payload")
         if (where := _big_number(text, frame[2])) is not None:
-            return MalformedAnswer(message_id, f"{where}: number out of range (64-bit integers, finite numbers)")
+            return CallResult(message_id, frame[2], _error(
+                message_id, "TypeConstraintViolation", f"{where}: number out of range (64-bit integers, finite numbers)"))
         return CallResult(message_id, frame[2])
     if kind == CALLERROR:
         if len(frame) != 5 or not isinstance(frame[2], str) or not isinstance(frame[3], str):

@@ -157,3 +157,15 @@ def test_the_authorization_header_is_never_logged_even_at_debug(tmp_path_factory
     for secret in (GUESSED, "not-it", base64.b64encode(f"DBG-1:{GUESSED}".encode()).decode()):
         assert secret not in log
     assert "Authorization" not in log and "authorization:" not in log.lower()
+
+
+def test_a_plain_http_request_registers_nothing(csms: CentralSystem) -> None:
+    import urllib.error
+    import urllib.request
+
+    before = {s["id"] for s in csms.ctl_ok("station", "list")}
+    for path in ("/wp-login.php", "/ocpp/PROBE-1", "/PROBE-2?x=1"):
+        with pytest.raises(urllib.error.HTTPError) as answered:
+            urllib.request.urlopen(f"http://127.0.0.1:{csms.port}{path}", timeout=10)
+        assert answered.value.code in (400, 426), (path, answered.value.code)
+    assert {s["id"] for s in csms.ctl_ok("station", "list")} == before

@@ -490,7 +490,8 @@ def test_numbers_that_overflow_are_refused_and_digit_strings_are_not() -> None:
     with pytest.raises(OcppCallError, match="payload/meterStart"):
         ocppj.parse('[2,"f","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":1e400,"timestamp":"2026-01-01T00:00:00Z"}]')
     answer = ocppj.parse('[3,"r",{"listVersion":18446744073709551616}]')
-    assert isinstance(answer, ocppj.MalformedAnswer) and "payload/listVersion" in answer.description
+    assert isinstance(answer, CallResult) and answer.invalid is not None
+    assert answer.invalid.code == "TypeConstraintViolation" and "payload/listVersion" in answer.invalid.description
     assert ocppj.parse('[2,"s","Authorize",{"idTag":"12345678901234567890"}]') == Call(
         "s", "Authorize", {"idTag": "12345678901234567890"})
     assert ocppj.parse('[3,"e",{"value":1.5e300}]') == CallResult("e", {"value": 1.5e300})

@@ -8,7 +8,7 @@ from gateway.throttle import FIRST_LOCKOUT, FORGET_AFTER, FREE, MAX_LOCKOUT, Log
 
 def test_the_free_failures_are_checked_and_then_the_identity_is_locked_out_for_doubling_times():
     t = LoginThrottle()
-    for n in range(FREE - 1):
+    for _ in range(FREE - 1):
         assert t.retry_after("CP1", "10.0.0.1", 0.0) is None
         t.failed("CP1", "10.0.0.1", 0.0)
     assert t.retry_after("CP1", "10.0.0.1", 0.0) is None
