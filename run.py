@@ -1,7 +1,7 @@
 """Entry point of the central system: ``serve`` (default), ``ctl``, ``sim``, ``bench``.
 
     python run.py [serve] [--host H] [--port 9000] [--metrics-port 9100] [--admin-port 1900]
-                  [--db csms.db] [--heartbeat-interval 300] [--unknown-stations accept|reject]
+                  [--db csms.db] [--heartbeat-interval 300] [--unknown-stations accept|reject|pending]
                   [--call-timeout 30] [--log-level INFO] ...
     python run.py ctl [--admin-port N] [--json] COMMAND [ARGS]
     python run.py sim --url ws://127.0.0.1:9000 --stations N --duration S [--rate R] [--ramp S] [--json]
@@ -87,7 +87,11 @@ def serve_parser() -> argparse.ArgumentParser:
     option("admin-port", int, "actor-system admin port (loopback only)")
     option("db", str, "SQLite database file")
     option("heartbeat-interval", int, "seconds, returned in BootNotification.conf")
-    option("unknown-stations", str, "accept: register unknown identities; reject: HTTP 404", choices=["accept", "reject"])
+    option("unknown-stations", str, "accept: register unknown identities on their first upgrade; reject: HTTP 404; "
+           "pending: HTTP 404 and listed for 'ctl station approve'", choices=["accept", "reject", "pending"])
+    option("unknown-per-minute", int, "new unknown identities each host registers or lists per minute")
+    option("max-pending", int, "most identities listed for approval (--unknown-stations pending)")
+    option("max-stations", int, "no unknown identity registers itself once this many stations are known")
     option("call-timeout", float, "seconds to wait for a charge point's answer")
     option("log-level", str, "DEBUG, INFO, WARNING or ERROR", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     option("hosts", int, "station-host processes; 0: one per core")

@@ -131,6 +131,19 @@ def station_list(store: Store, args: Args, now: datetime) -> Result:
     return store.list_stations()
 
 
+def station_pending(store: Store, args: Args, now: datetime) -> Result:
+    """Identities that tried to connect while unknown (--unknown-stations pending)."""
+    return store.list_pending()
+
+
+def station_approve(store: Store, args: Args, now: datetime) -> Result:
+    station_id = _station_id(args, new=True)
+    station = store.approve_pending(station_id)
+    if station is None:
+        raise AdminError(f"no charge point {station_id} is waiting for approval (station list --pending)", NOT_FOUND)
+    return station
+
+
 def station_show(store: Store, args: Args, now: datetime) -> Result:
     station_id = _station_id(args)
     station = store.get_station(station_id)
@@ -252,6 +265,8 @@ COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
     "station.add": station_add,
     "station.set-password": station_set_password,
     "station.list": station_list,
+    "station.pending": station_pending,
+    "station.approve": station_approve,
     "station.show": station_show,
     "station.remove": station_remove,
     "tag.add": tag_add,

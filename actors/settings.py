@@ -20,7 +20,12 @@ class Settings:
     admin_port: int = 1900
     db: str = "csms.db"
     heartbeat_interval: int = 300
-    unknown_stations: str = "accept"  # "accept" | "reject"
+    unknown_stations: str = "accept"  # "accept" | "reject" | "pending"
+    # New unknown identities a host registers (accept) or lists (pending) per minute,
+    # and the most it lists for approval / the most stations it lets register unasked.
+    unknown_per_minute: int = 12_000  # above a 10,000-station first connection storm
+    max_pending: int = 10_000
+    max_stations: int = 100_000
     call_timeout: float = 30.0
     log_level: str = "INFO"
     # Seconds between WebSocket pings from the central system; 0 disables.

@@ -257,6 +257,19 @@ def m009_meter_value_flags(db: Database) -> None:
     db.execute("ALTER TABLE meter_values ADD COLUMN flag TEXT")
 
 
+def m010_pending_stations(db: Database) -> None:
+    """Unknown identities that tried to connect with --unknown-stations pending, for approval."""
+    db.execute(
+        """CREATE TABLE pending_stations (
+            id TEXT PRIMARY KEY,
+            address TEXT,
+            attempts INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -267,6 +280,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m007_charging_profiles,
     m008_remote_start_profiles,
     m009_meter_value_flags,
+    m010_pending_stations,
 )
 
 

@@ -79,6 +79,7 @@ class StationsMixin(StoreBase):
                 "INSERT INTO stations (id, created_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING",
                 [station_id, created],
             )
+            conn.execute("DELETE FROM pending_stations WHERE id = ?", [station_id])  # registered: no longer waiting
             if changes:
                 assignments = ", ".join(f"{column} = ?" for column in changes)
                 conn.execute(
@@ -189,6 +190,37 @@ class StationsMixin(StoreBase):
         else:
             sql = "UPDATE stations SET connected = 0, disconnected_at = ?2, last_seen = ?2 WHERE id = ?1"
         self.conn.execute(sql, [station_id, stamp])
+
+    # -- identities waiting for approval (--unknown-stations pending) ------------------
+
+    def record_pending_attempt(self, station_id: str, address: str, now: datetime) -> None:
+        """An unknown identity tried to connect: listed (or its attempt counted) for approval."""
+        self.conn.execute(
+            "INSERT INTO pending_stations (id, address, attempts, first_seen, last_seen) VALUES (?1, ?2, 1, ?3, ?3) "
+            "ON CONFLICT(id) DO UPDATE SET address = ?2, attempts = attempts + 1, last_seen = ?3",
+            [station_id, address, iso(now)],
+        )
+
+    def is_pending(self, station_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM pending_stations WHERE id = ?", [station_id]).fetchone() is not None
+
+    def pending_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM pending_stations").fetchone()[0])
+
+    def station_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM stations").fetchone()[0])
+
+    def list_pending(self, *, limit: int = 10_000) -> list[Row]:
+        """Identities waiting for approval, most recent attempt first."""
+        return self.rows("SELECT id, address, attempts, first_seen, last_seen FROM pending_stations "
+                         "ORDER BY last_seen DESC, id LIMIT ?", [limit])
+
+    def approve_pending(self, station_id: str) -> Row | None:
+        """Register a waiting identity (accepted, no password); None when it is not waiting."""
+        with self.write():
+            if not self.is_pending(station_id):
+                return None
+            return self.upsert_station(station_id)  # which takes it off the waiting list
 
     def mark_all_disconnected(self, *, now: datetime | None = None) -> None:
         """Mark every station disconnected (at node start, after a crash)."""

@@ -36,9 +36,12 @@ def add_data_commands(sub: Any) -> None:
     p = station.add_parser("set-password", help="set the HTTP Basic password (stored salted and hashed)")
     p.add_argument("id")
     p.add_argument("password")
-    station.add_parser("list")
+    p = station.add_parser("list", help="registered charge points")
+    p.add_argument("--pending", action="store_true", default=None,
+                   help="instead: identities waiting for approval (--unknown-stations pending)")
     for verb in ("show", "remove"):
         station.add_parser(verb).add_argument("id")
+    station.add_parser("approve", help="register an identity that is waiting for approval").add_argument("id")
 
     tag = sub.add_parser("tag", help="authorization identifiers").add_subparsers(dest="verb", required=True)
     p = tag.add_parser("add", help="create or update an idTag")
@@ -153,6 +156,8 @@ def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
         return AdminCommand("profile.composite", _drop_none(station=args.station, connector=args.connector, duration=args.duration, unit=args.unit))
     if command == "profile":
         return AdminCommand("profile.list", {"station": args.station})
+    if command == "station" and args.verb == "list" and args.pending:
+        return AdminCommand("station.pending", {})
     if command in ("station", "tag", "tx", "reservation"):
         fields = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "admin_port", "json", "timeout") and v is not None}
         return AdminCommand(f"{command}.{args.verb}", fields)
@@ -258,6 +263,7 @@ def render_result(station: str, action: str, response: dict[str, Any]) -> str:
 
 _COLUMNS = {
     "station.list": ["id", "registration", "connected", "ever_accepted", "vendor", "model", "firmware_version", "last_seen"],
+    "station.pending": ["id", "address", "attempts", "first_seen", "last_seen"],
     "tag.list": ["id_tag", "status", "expiry", "parent"],
     "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
     "tx.list": ["id", "station_id", "connector_id", "id_tag", "start_status", "meter_start", "meter_stop", "energy_wh", "stop_reason", "abandoned", "started_at", "stopped_at"],

@@ -13,6 +13,8 @@ module configures it and decides admission:
 | identity with ``/``, control characters, > 48 chars   | 400 (``handshake.BadIdentity``)          |
 | no ``ocpp1.6`` among the offered subprotocols         | 400, before any upgrade (TC_088)         |
 | unknown identity, ``--unknown-stations reject``       | 404                                      |
+| unknown identity, ``--unknown-stations pending``      | 404, and listed for ``ctl station approve`` (a write, by the writer) |
+| unknown identity past a cap (per minute, in total)    | accept: 503 with ``Retry-After``; pending: 404, not listed; logged once a minute |
 | password set, Authorization missing or wrong          | 401 with ``WWW-Authenticate: Basic``     |
 | too many failed logins of the identity or the address | 429 with ``Retry-After``, before hashing (``gateway.throttle``) |
 | otherwise                                             | 101 with ``Sec-WebSocket-Protocol: ocpp1.6`` |
@@ -35,6 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
 
@@ -45,7 +48,15 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 import metrics
-from actors.host.worker import CallTimedOut, Closed, HostWorker, Opened, Received, Turn
+from actors.host.worker import (
+    CallTimedOut,
+    Closed,
+    HostWorker,
+    Opened,
+    PendingAttempt,
+    Received,
+    Turn,
+)
 from actors.settings import Settings
 from gateway import handshake
 from gateway.throttle import LoginThrottle
@@ -146,6 +157,7 @@ class HostLoop:
         # 10,000-station connection storm (py-spy --gil).
         self.auth_queue: queue.SimpleQueue[tuple[str, str, Headers, asyncio.Future[Admission]] | None] = queue.SimpleQueue()
         self.throttle = LoginThrottle()
+        self.newcomers = NewcomerCap(settings)
         self.auth_threads = [
             threading.Thread(target=self._auth_worker, name=f"station-auth-{n}", daemon=True) for n in range(AUTH_THREADS)
         ]
@@ -305,8 +317,15 @@ class HostLoop:
         """In the auth pool: known or admissible, and HTTP Basic. Status 0 means admitted."""
         store = self._store()
         if store.get_station(station_id) is None:
-            if self.settings.unknown_stations != "accept":
+            mode = self.settings.unknown_stations
+            if mode == "pending":
+                if store.is_pending(station_id) or self.newcomers.admit(store, mode):
+                    self.worker.put(PendingAttempt(station_id, address, datetime.now(timezone.utc)))
+                return 404, "unknown charge point (waiting for an operator's approval)", None
+            if mode != "accept":
                 return 404, "unknown charge point", None
+            if not self.newcomers.admit(store, mode):
+                return 503, "too many new charge points; try again later", 60
             # Admitted; its row is written by the writer when the connection opens
             # (actors.host.station), in one group commit with the rest of that turn.
             return 0, "", None
@@ -364,6 +383,52 @@ class HostLoop:
             if not held:
                 del self.links[station_id]
                 self.release_lease(station_id)
+
+
+class NewcomerCap:
+    """How many unknown identities one host registers (accept) or lists (pending): per minute and in total.
+
+    Shared by the admission threads. The totals are read from storage at most
+    once a second (a count per attempt would cost a storm of new stations
+    dearly); when a cap bites it is said in the log, once a minute.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.minute_start = 0.0
+        self.this_minute = 0
+        self.total = 0
+        self.total_read_at = -1.0
+        self.said_at: dict[str, float] = {}
+
+    def admit(self, store: Store, mode: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.total_read_at >= 1.0:
+                self.total = store.pending_count() if mode == "pending" else store.station_count()
+                self.total_read_at = now
+            limit = self.settings.max_pending if mode == "pending" else self.settings.max_stations
+            if self.total >= limit:
+                option = "--max-pending" if mode == "pending" else "--max-stations"
+                self._say(now, "total", f"{self.total} {'identities are waiting for approval' if mode == 'pending' else 'stations are known'}: "
+                                        f"no more unknown identities {'are listed' if mode == 'pending' else 'register themselves'} ({option} {limit})")
+                return False
+            if now - self.minute_start >= 60.0:
+                self.minute_start, self.this_minute = now, 0
+            if self.this_minute >= self.settings.unknown_per_minute:
+                self._say(now, "minute", f"{self.this_minute} new unknown identities this minute on this host: "
+                                         f"the others wait (--unknown-per-minute {self.settings.unknown_per_minute})")
+                return False
+            self.this_minute += 1
+            self.total += 1
+            return True
+
+    def _say(self, now: float, which: str, text: str) -> None:
+        if now - self.said_at.get(which, -60.0) >= 60.0:
+            self.said_at[which] = now
+            log.warning("admission cap: %s", text)
+            metrics.connection_event("capped")
 
 
 def _answer_all(batch: list[tuple[asyncio.Future[Admission], Admission]]) -> None:

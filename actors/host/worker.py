@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import metrics
@@ -81,6 +82,15 @@ class FromActor:
 
     message: Any
     sender: Any = None
+
+
+@dataclass
+class PendingAttempt:
+    """An unknown identity tried to connect with --unknown-stations pending: list it."""
+
+    station_id: str
+    address: str
+    at: datetime
 
 
 @dataclass
@@ -218,6 +228,9 @@ class HostWorker:
                 self._evict_if_idle(station)
         elif isinstance(event, FromActor):
             self._control(event.message, event.sender)
+        elif isinstance(event, PendingAttempt):
+            assert self.store is not None
+            self.store.record_pending_attempt(event.station_id, event.address, event.at)
 
     def _control(self, message: Any, sender: Any) -> None:
         if isinstance(message, SendCall):

@@ -169,3 +169,52 @@ def test_a_plain_http_request_registers_nothing(csms: CentralSystem) -> None:
             urllib.request.urlopen(f"http://127.0.0.1:{csms.port}{path}", timeout=10)
         assert answered.value.code in (400, 426), (path, answered.value.code)
     assert {s["id"] for s in csms.ctl_ok("station", "list")} == before
+
+
+# -- --unknown-stations pending, and the caps on unknown identities --------------------------
+
+
+def test_pending_mode_lists_an_unknown_identity_and_approve_lets_it_in(tmp_path_factory) -> None:
+    system = CentralSystem(tmp_path_factory.mktemp("pending"), extra_args=["--unknown-stations", "pending"]).start()
+    try:
+        assert _status(system, "/WAITING-1") == 404
+        assert _status(system, "/WAITING-1") == 404
+        wait_for(lambda: [p["id"] for p in system.ctl_ok("station", "list", "--pending")] == ["WAITING-1"],
+                 message="the attempt to be listed")
+        (listed,) = system.ctl_ok("station", "list", "--pending")
+        assert listed["attempts"] == 2 and listed["address"] == "127.0.0.1"
+        assert "WAITING-1" not in {s["id"] for s in system.ctl_ok("station", "list")}
+        human = system.ctl("station", "list", "--pending")  # a table for people
+        assert human.code == 0 and "WAITING-1" in human.stdout and "attempts" in human.stdout
+
+        assert system.ctl("station", "approve", "NEVER-TRIED").code == 3
+        assert system.ctl_ok("station", "approve", "WAITING-1")["id"] == "WAITING-1"
+        assert system.ctl_ok("station", "list", "--pending") == []
+        with ChargePoint(system.url, "WAITING-1") as cp:
+            assert cp.booted()["status"] == "Accepted"
+    finally:
+        system.stop()
+
+
+def test_the_caps_on_unknown_identities_bite_and_say_so(tmp_path_factory) -> None:
+    pending = CentralSystem(tmp_path_factory.mktemp("capped-pending"), extra_args=[
+        "--unknown-stations", "pending", "--max-pending", "3", "--hosts", "1"]).start()
+    try:
+        for n in range(8):
+            assert _status(pending, f"/KNOCK-{n}") == 404
+        wait_for(lambda: len(pending.ctl_ok("station", "list", "--pending")) == 3, message="three listed")
+        assert len(pending.ctl_ok("station", "list", "--pending")) == 3  # and no more
+        assert any("admission cap" in line and "--max-pending 3" in line for line in pending.log().splitlines())
+    finally:
+        pending.stop()
+
+    accepting = CentralSystem(tmp_path_factory.mktemp("capped-accept"), extra_args=[
+        "--unknown-per-minute", "2", "--hosts", "1"]).start()
+    try:
+        assert [_status(accepting, f"/NEW-{n}") for n in range(4)] == [101, 101, 503, 503]
+        assert {s["id"] for s in accepting.ctl_ok("station", "list")} == {"NEW-0", "NEW-1"}
+        assert any("admission cap" in line and "--unknown-per-minute 2" in line for line in accepting.log().splitlines())
+        with ChargePoint(accepting.url, "NEW-0") as known:  # a known station is not held back
+            assert known.booted()["status"] == "Accepted"
+    finally:
+        accepting.stop()

@@ -234,6 +234,8 @@ def test_other_data_commands_become_admin_commands() -> None:
     assert request("station", "list") == AdminCommand("station.list", {})
     assert request("station", "show", "CP1") == AdminCommand("station.show", {"id": "CP1"})
     assert request("station", "remove", "CP1") == AdminCommand("station.remove", {"id": "CP1"})
+    assert request("station", "list", "--pending") == AdminCommand("station.pending", {})
+    assert request("station", "approve", "CP9") == AdminCommand("station.approve", {"id": "CP9"})
     assert request("tag", "add", "T1", "--status", "Blocked", "--expiry", "2027-01-01T00:00:00Z") == (
         AdminCommand("tag.add", {"id_tag": "T1", "status": "Blocked", "expiry": "2027-01-01T00:00:00Z"}))
     assert request("tag", "add", "T1") == AdminCommand("tag.add", {"id_tag": "T1", "status": "Accepted"})
