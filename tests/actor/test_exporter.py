@@ -149,7 +149,7 @@ try:
         out["slow"] = status_line(slow)
 
         big = socket.create_connection(("127.0.0.1", port), timeout=5)
-        big.sendall(b"GET /metrics HTTP/1.0\\r\\nX: " + b"a" * 8300)
+        big.sendall(b"GET /metrics HTTP/1.0\\r\\nX: " + b"a" * 8300 + b"\\r\\n\\r\\n")
         out["big"] = status_line(big)
 
         again = asys.ask(addr, exporter.StartExporter(settings), timeout=10)
@@ -213,7 +213,7 @@ def test_exporter_actor_serves_metrics_and_state_gauges_over_http(tmp_path):
     assert out["missing"][0] == 404
     assert out["served_while_slow"] == 200
     assert out["slow"] == "HTTP/1.0 200 OK"
-    assert out["big"] == "HTTP/1.0 431 Request Header Fields Too Large"
+    assert out["big"].split(" ")[1] in ("400", "431"), out["big"]  # aiohttp: "Got more than 8190 bytes"
     assert out["again"] == ["ExporterStarted", True]
     assert out["failed"] == "ExporterFailed"
     _assert_no_process_with(marker)

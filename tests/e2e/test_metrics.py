@@ -164,3 +164,17 @@ def test_the_charging_limit_in_force_is_a_gauge_labelled_only_when_enabled(tmp_p
             assert samples[("csms_charging_limit_amperes", labels)] == 16.0
     finally:
         system.stop()
+
+
+def test_idle_connections_to_the_metrics_port_do_not_take_it_offline(csms: CentralSystem) -> None:
+    """Issue 9: 70 idle TCP connections took /metrics offline for everyone (a cap of 64)."""
+    import socket
+
+    idle = [socket.create_connection(("127.0.0.1", csms.metrics_port), timeout=10) for _ in range(150)]
+    try:
+        samples = scrape(csms)
+        assert ("csms_stations_known", frozenset()) in samples
+        assert idle[0].recv(1) == b""  # and the idle ones are closed by the server's timeout
+    finally:
+        for sock in idle:
+            sock.close()

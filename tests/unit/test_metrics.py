@@ -141,43 +141,111 @@ def test_render_joins_the_multiprocess_files_and_the_state_gauges(tmp_path):
     assert b"csms_stations_connected" not in body
 
 
-# -- HTTP, without sockets ------------------------------------------------------
+# -- HTTP: metrics.endpoint.MetricsServer on a real socket ---------------------------
+
+
+def _render() -> tuple[bytes, str]:
+    return b"csms_x 1.0\n", "text/plain; version=0.0.4; charset=utf-8"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(endpoint, "IDLE_TIMEOUT", 1.0)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    running = endpoint.MetricsServer(sock, _render)
+    running.start()
+    yield running
+    running.stop()
+    sock.close()
+
+
+def _request(port: int, head: bytes, timeout: float = 5.0) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+            if b"\r\n\r\n" in data and b"Connection: close" not in data:
+                head_part, _, body = data.partition(b"\r\n\r\n")
+                length = int(next((h.split(b":")[1] for h in head_part.split(b"\r\n") if h.lower().startswith(b"content-length:")), b"0"))
+                if len(body) >= length:
+                    break
+        return data
 
 
 def _status(reply: bytes) -> int:
     return int(reply.split(b" ", 2)[1])
 
 
-def _render() -> tuple[bytes, str]:
-    return b"csms_x 1.0\n", "text/plain; version=0.0.4"
-
-
-def test_get_metrics_is_answered_with_the_exposition():
-    reply = endpoint.respond(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", _render)
+def test_get_metrics_is_answered_with_the_exposition(server):
+    reply = _request(server.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
 
     assert _status(reply) == 200
     assert reply.endswith(b"\r\n\r\ncsms_x 1.0\n")
-    assert b"Content-Length: 11\r\n" in reply
+    assert b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n" in reply
+    assert _status(_request(server.port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")) == 200
 
 
-def test_health_paths_are_answered_ok_and_other_paths_not_found():
-    assert endpoint.respond(b"GET /healthz HTTP/1.0\r\n\r\n", _render).endswith(b"ok\n")
-    assert _status(endpoint.respond(b"GET / HTTP/1.0\r\n\r\n", _render)) == 200
-    assert _status(endpoint.respond(b"GET /secret HTTP/1.0\r\n\r\n", _render)) == 404
-    assert _status(endpoint.respond(b"POST /metrics HTTP/1.0\r\n\r\n", _render)) == 405
-    assert _status(endpoint.respond(b"\x16\x03\x01garbage\r\n\r\n", _render)) == 400
+def test_health_paths_are_answered_ok_and_other_paths_and_methods_not(server):
+    assert _request(server.port, b"GET /healthz HTTP/1.0\r\n\r\n").endswith(b"ok\n")
+    assert _status(_request(server.port, b"GET / HTTP/1.0\r\n\r\n")) == 200
+    assert _status(_request(server.port, b"GET /secret HTTP/1.0\r\n\r\n")) == 404
+    assert _status(_request(server.port, b"POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n")) == 405
+    assert _status(_request(server.port, b"\x16\x03\x01garbage\r\n\r\n")) == 400
 
 
-def test_an_oversized_request_head_is_refused():
-    data = b"GET /metrics HTTP/1.1\r\nX: " + b"a" * endpoint.MAX_HEAD
-
-    assert endpoint.head_complete(data)
-    assert _status(endpoint.respond(data, _render)) == 431
+def test_an_oversized_request_head_is_refused(server):
+    reply = _request(server.port, b"GET /metrics HTTP/1.1\r\nX: " + b"a" * (endpoint.MAX_LINE + 100) + b"\r\n\r\n")
+    assert _status(reply) in (400, 431)
 
 
-def test_a_partial_request_head_is_not_complete():
-    assert not endpoint.head_complete(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-    assert endpoint.head_complete(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+def test_idle_connections_do_not_starve_scrapers_and_are_closed_after_the_idle_timeout(server):
+    """Issue 9: 70 idle TCP connections took /metrics offline for everyone (a cap of 64)."""
+    import socket
+    import time
+
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(200)]
+    half = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    half.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # and never the end of the head
+    try:
+        assert _status(_request(server.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")) == 200
+        started = time.monotonic()
+        for sock in [*idle[:5], half]:
+            assert sock.recv(1) == b""  # closed by the server, not by our timeout
+        assert time.monotonic() - started < 8.0
+    finally:
+        for sock in [*idle, half]:
+            sock.close()
+
+
+def test_a_failing_render_is_a_500_and_the_server_keeps_serving(monkeypatch):
+    import socket
+
+    calls = []
+
+    def flaky() -> tuple[bytes, str]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+        return _render()
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    running = endpoint.MetricsServer(sock, flaky)
+    running.start()
+    try:
+        assert _status(_request(running.port, b"GET /metrics HTTP/1.0\r\n\r\n")) == 500
+        assert _status(_request(running.port, b"GET /metrics HTTP/1.0\r\n\r\n")) == 200
+    finally:
+        running.stop()
+        sock.close()
 
 
 def test_exporter_messages_survive_pickling():
