@@ -16,6 +16,7 @@ Recording (cheap; labels are bounded, never idTags or station ids)::
     call_latency(action, direction, seconds)
     call_error(code, direction)
     transaction_started(); transaction_stopped()
+    transaction_flagged(reason)           # one of actors.ocpp.core.FLAGS
     energy_delivered(wh)
     connection_event(event)               # "opened" | "closed" | "replaced" | "rejected"
     login_failure(reason)                 # "wrong-credentials" | "throttled"
@@ -39,6 +40,7 @@ from metrics.catalogue import (
     energy_delivered,
     login_failure,
     message,
+    transaction_flagged,
     transaction_started,
     transaction_stopped,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "login_failure",
     "message",
     "render",
+    "transaction_flagged",
     "transaction_started",
     "transaction_stopped",
 ]

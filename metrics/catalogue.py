@@ -49,6 +49,7 @@ __all__ = [
     "energy_delivered",
     "login_failure",
     "message",
+    "transaction_flagged",
     "transaction_started",
     "transaction_stopped",
 ]
@@ -202,6 +203,12 @@ class Metrics:
             "Energy delivered in stopped transactions, in Wh.",
             registry=registry,
         )
+        self.transactions_flagged = Counter(
+            "csms_transactions_flagged",
+            "Transactions accepted with an implausible value, by what it is (see ctl tx show).",
+            ["reason"],
+            registry=registry,
+        )
         self.login_failures = Counter(
             "csms_login_failures",
             "Failed HTTP Basic logins at the handshake: wrong-credentials, or throttled "
@@ -299,6 +306,10 @@ class Metrics:
         """Count one connection event: opened, closed, replaced or rejected."""
         self._inc(self._child(self.connections, (event,)))
 
+    def transaction_flagged(self, reason: str) -> None:
+        """Count one implausible value on a transaction; ``reason`` is one of actors.ocpp.core.FLAGS."""
+        self._inc(self._child(self.transactions_flagged, (reason[:60],)))
+
     def login_failure(self, reason: str) -> None:
         """Count one failed login: wrong-credentials or throttled."""
         self._inc(self._child(self.login_failures, (reason,)))
@@ -314,4 +325,5 @@ transaction_stopped = DEFAULT.transaction_stopped
 energy_delivered = DEFAULT.energy_delivered
 connection_event = DEFAULT.connection_event
 login_failure = DEFAULT.login_failure
+transaction_flagged = DEFAULT.transaction_flagged
 batched = DEFAULT.batched

@@ -270,6 +270,11 @@ def m010_pending_stations(db: Database) -> None:
     )
 
 
+def m011_transaction_flags(db: Database) -> None:
+    """What is implausible about a transaction (accepted, as OCPP asks, but shown)."""
+    db.execute("ALTER TABLE transactions ADD COLUMN flags TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -281,6 +286,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m008_remote_start_profiles,
     m009_meter_value_flags,
     m010_pending_stations,
+    m011_transaction_flags,
 )
 
 

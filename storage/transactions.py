@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 _TX_COLUMNS = (
     "id, station_id, connector_id, id_tag, start_status, meter_start, start_timestamp, "
     "reservation_id, started_at, meter_stop, stop_timestamp, stop_reason, stop_id_tag, "
-    "transaction_data, stopped_at, abandoned, energy_wh"
+    "transaction_data, stopped_at, abandoned, energy_wh, flags"
 )
 
 
@@ -31,6 +32,7 @@ def _transaction(row: Row) -> Row:
     """Decode JSON and flags; add ``active``."""
     row["abandoned"] = bool(row["abandoned"])
     row["active"] = row["stopped_at"] is None
+    row["flags"] = row["flags"].split(",") if row.get("flags") else []
     if row["transaction_data"] is not None:
         row["transaction_data"] = json.loads(row["transaction_data"])
     return row
@@ -62,7 +64,7 @@ class TransactionsMixin(StoreBase):
 
     def start_transaction(
         self, station_id: str, payload: dict[str, Any], start_status: str, now: datetime,
-        *, transaction_id: int | None = None,
+        *, transaction_id: int | None = None, flags: Sequence[str] = (),
     ) -> tuple[int, bool]:
         """Store a StartTransaction.req; return ``(transaction_id, is_retry)``.
 
@@ -98,10 +100,10 @@ class TransactionsMixin(StoreBase):
                 )
             cursor = conn.execute(
                 "INSERT INTO transactions (id, station_id, connector_id, id_tag, id_key, "
-                "start_status, meter_start, start_timestamp, reservation_id, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "start_status, meter_start, start_timestamp, reservation_id, started_at, flags) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [transaction_id, *match, id_tag, tag_key(id_tag), start_status, meter_start, timestamp,
-                 payload.get("reservationId"), iso(now)],
+                 payload.get("reservationId"), iso(now), ",".join(flags) or None],
             )
             tx_id = cursor.lastrowid
         assert tx_id is not None
@@ -112,7 +114,8 @@ class TransactionsMixin(StoreBase):
             )
         return tx_id, False
 
-    def stop_transaction(self, station_id: str, payload: dict[str, Any], now: datetime) -> bool:
+    def stop_transaction(self, station_id: str, payload: dict[str, Any], now: datetime,
+                         flags: Sequence[str] = ()) -> bool:
         """Store a StopTransaction.req; True when the transaction was known.
 
         Known (id of a transaction of this station): stop fields are stored and
@@ -137,9 +140,10 @@ class TransactionsMixin(StoreBase):
                 conn.execute(
                     "UPDATE transactions SET meter_stop = ?, stop_timestamp = ?, "
                     "stop_reason = ?, stop_id_tag = ?, transaction_data = ?, stopped_at = ?, "
-                    "energy_wh = ? WHERE id = ?",
+                    "energy_wh = ?, flags = CASE WHEN ?8 = '' THEN flags WHEN flags IS NULL THEN ?8 "
+                    "ELSE flags || ',' || ?8 END WHERE id = ?",
                     [meter_stop, timestamp, reason, payload.get("idTag"), data, iso(now),
-                     meter_stop - found[1], tx_id],
+                     meter_stop - found[1], ",".join(flags), tx_id],
                 )
                 return True
             if found is not None and found[0] == station_id and (

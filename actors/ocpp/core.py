@@ -15,14 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from actors.errors import OcppCallError
 from actors.ocpp.authorization import id_tag_info
 from actors.ocpp.effects import Count, Effect, Reads, Tell, Write
 from actors.settings import Settings
-from storage.timefmt import iso
+from storage.timefmt import iso, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,56 @@ def authorize(ctx: Context, req: Payload) -> Payload:
     return {"idTagInfo": id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)}
 
 
+# Implausible but valid values: accepted (OCPP asks the central system to answer them
+# as usual), flagged on the transaction for `ctl tx show` and counted by reason.
+FUTURE_SLACK = timedelta(days=1)  # charge point clocks drift; a day ahead is not drift
+PAST_SLACK = timedelta(days=365)  # offline transactions arrive late, but not years late
+FLAGS = ("start timestamp in the future", "start timestamp over a year old", "negative meterStart",
+         "stop timestamp in the future", "stop timestamp over a year old", "stops before it starts",
+         "meterStop below meterStart")
+
+
+def _when(value: str) -> datetime | None:
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def start_flags(req: Payload, now: datetime) -> list[str]:
+    flags = []
+    at = _when(req["timestamp"])
+    if at is not None and at > now + FUTURE_SLACK:
+        flags.append("start timestamp in the future")
+    if at is not None and at < now - PAST_SLACK:
+        flags.append("start timestamp over a year old")
+    if req["meterStart"] < 0:
+        flags.append("negative meterStart")
+    return flags
+
+
+def stop_flags(req: Payload, started: Payload, now: datetime) -> list[str]:
+    flags = []
+    at = _when(req["timestamp"])
+    if at is not None and at > now + FUTURE_SLACK:
+        flags.append("stop timestamp in the future")
+    if at is not None and at < now - PAST_SLACK:
+        flags.append("stop timestamp over a year old")
+    began = _when(started["start_timestamp"])
+    if at is not None and began is not None and at < began:
+        flags.append("stops before it starts")
+    if req["meterStop"] < started["meter_start"]:
+        flags.append("meterStop below meterStart")
+    return flags
+
+
+def _flagged(ctx: Context, tx_id: int, flags: list[str]) -> None:
+    for flag in flags:
+        ctx.count("transaction_flagged", flag)
+    if flags:
+        log.warning("station %s: transaction %s accepted and flagged: %s", ctx.station_id, tx_id, "; ".join(flags))
+
+
 def start_transaction(ctx: Context, req: Payload) -> Payload:
     if req["connectorId"] <= 0:
         # OCPP 1.6 §6.45: "connectorId > 0"; connector 0 is the charge point itself.
@@ -156,8 +206,10 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
         tx_id = retried
     else:
         tx_id = ctx.view.next_transaction_id()
-        ctx.write("start_transaction", ctx.station_id, req, info["status"], ctx.now, transaction_id=tx_id)
+        flags = start_flags(req, ctx.now)
+        ctx.write("start_transaction", ctx.station_id, req, info["status"], ctx.now, transaction_id=tx_id, flags=flags)
         ctx.count("transaction_started")
+        _flagged(ctx, tx_id, flags)
     log.info(
         "station %s connector %s: transaction %d %s (%s)",
         ctx.station_id, req["connectorId"], tx_id, "retried" if retry else "started",
@@ -169,9 +221,12 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
 def stop_transaction(ctx: Context, req: Payload) -> Payload:
     # OCPP 1.6 errata 3.18: unknown ids and -1 are answered "as if valid".
     before = ctx.view.get_transaction(req["transactionId"])
-    ctx.write("stop_transaction", ctx.station_id, req, ctx.now)
     known = before is not None and before["station_id"] == ctx.station_id
-    if known and before is not None and before["stopped_at"] is None:
+    first_stop = known and before is not None and before["stopped_at"] is None
+    flags = stop_flags(req, before, ctx.now) if first_stop and before is not None else []
+    ctx.write("stop_transaction", ctx.station_id, req, ctx.now, flags=flags)
+    _flagged(ctx, req["transactionId"], flags)
+    if first_stop and before is not None:
         # storage.transactions: the first stop of a known transaction stores energy = stop - start.
         ctx.count("transaction_stopped")
         ctx.count("energy_delivered", req["meterStop"] - before["meter_start"])

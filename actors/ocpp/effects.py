@@ -41,7 +41,7 @@ WRITES = frozenset({
 # The functions of ``metrics`` a Count may name.
 COUNTS = frozenset({
     "message", "call_latency", "call_error", "connection_event", "transaction_started",
-    "transaction_stopped", "energy_delivered",
+    "transaction_stopped", "energy_delivered", "transaction_flagged",
 })
 
 

@@ -350,3 +350,40 @@ def test_start_transaction_on_connector_0_or_below_is_a_property_constraint_viol
         call(ctx_for(store), "StartTransaction", start(connector=connector))
     assert refused.value.code == "PropertyConstraintViolation"
     assert store.list_transactions() == []
+
+
+# -- implausible but valid values: accepted, flagged (issue 9) --------------------------------
+
+
+def _counted(ctx: Context, op: str) -> list[tuple[Any, ...]]:
+    return [e.args for e in ctx.effects if type(e).__name__ == "Count" and e.op == op]
+
+
+@pytest.mark.parametrize("ts, meter, flags", [
+    ("2026-11-27T10:00:00Z", 0, ["start timestamp in the future"]),
+    ("2024-01-01T00:00:00Z", 0, ["start timestamp over a year old"]),
+    ("2026-11-25T09:00:00Z", -5, ["negative meterStart"]),
+    ("2026-11-26T09:00:00Z", 0, []),  # within a day ahead: clock drift, not flagged
+    ("2025-12-01T00:00:00Z", 10, []),  # an offline transaction, months late
+])
+def test_an_implausible_start_is_accepted_and_flagged(store: Store, ts: str, meter: int, flags: list[str]) -> None:
+    ctx = ctx_for(store)
+    reply = call(ctx, "StartTransaction", start(meter=meter, ts=ts))
+    assert isinstance(reply["transactionId"], int)  # answered as usual
+    assert store.get_transaction(reply["transactionId"])["flags"] == flags
+    assert _counted(ctx, "transaction_flagged") == [(f,) for f in flags]
+
+
+def test_an_implausible_stop_adds_its_flags_to_the_transaction(store: Store) -> None:
+    tx = call(ctx_for(store), "StartTransaction", start(meter=1000, ts="2026-11-25T09:00:00Z"))["transactionId"]
+    ctx = ctx_for(store)
+    assert call(ctx, "StopTransaction", {"transactionId": tx, "meterStop": 400,
+                                         "timestamp": "2026-11-25T08:00:00Z"}) == {}
+    shown = store.get_transaction(tx)
+    assert shown["flags"] == ["stops before it starts", "meterStop below meterStart"]
+    assert shown["energy_wh"] == -600 and shown["active"] is False
+    assert _counted(ctx, "transaction_flagged") == [("stops before it starts",), ("meterStop below meterStart",)]
+    # A plausible transaction has none.
+    ok = call(ctx_for(store), "StartTransaction", start(connector=2, meter=0))["transactionId"]
+    call(ctx_for(store), "StopTransaction", {"transactionId": ok, "meterStop": 10, "timestamp": "2026-11-25T09:30:00Z"})
+    assert store.get_transaction(ok)["flags"] == []

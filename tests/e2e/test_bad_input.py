@@ -522,3 +522,27 @@ def test_a_text_frame_of_invalid_utf8_closes_1007_after_the_valid_frames_before_
     assert "Traceback" not in tagged_csms.log()
     with ChargePoint(tagged_csms.url, station_id) as cp:  # and the station is served again
         assert "currentTime" in cp.call("Heartbeat")
+
+
+def test_implausible_but_valid_values_are_accepted_and_flagged_for_tx_show_and_the_metrics(
+    tagged_csms: CentralSystem, station_id: str
+) -> None:
+    import urllib.request
+    from datetime import datetime, timedelta, timezone
+
+    ahead = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with ChargePoint(tagged_csms.url, station_id) as cp:
+        cp.booted()
+        started = cp.start(1, TAG, -100, timestamp=ahead)
+        assert started["idTagInfo"]["status"] == "Accepted"  # accepted, as OCPP asks
+        tx = started["transactionId"]
+        assert cp.call("StopTransaction", {"transactionId": tx, "meterStop": -500, "timestamp": now_iso()}) == {}
+    shown = tagged_csms.ctl_ok("tx", "show", str(tx))
+    assert shown["flags"] == ["start timestamp in the future", "negative meterStart", "stops before it starts",
+                              "meterStop below meterStart"]
+    human = tagged_csms.ctl("tx", "show", str(tx))
+    assert "meterStop below meterStart" in human.stdout
+    body = urllib.request.urlopen(f"http://127.0.0.1:{tagged_csms.metrics_port}/metrics", timeout=10).read().decode()
+    assert 'csms_transactions_flagged_total{reason="meterStop below meterStart"}' in body
+    assert any(f"transaction {tx} accepted and flagged" in line and " WARNING " in line
+               for line in tagged_csms.log().splitlines())

@@ -95,7 +95,7 @@ def test_start_transaction_hands_out_the_next_id_as_a_write() -> None:
     req = {"connectorId": 1, "idTag": "TAG", "meterStart": 0, "timestamp": "2026-12-04T08:59:00Z"}
     step = m.received(1, json.dumps([2, "s1", "StartTransaction", req]), NOW, 0.0, 0.0)
     start = next(e for e in step.effects if isinstance(e, Write))
-    assert (start.op, start.kwargs) == ("start_transaction", {"transaction_id": 41})
+    assert (start.op, start.kwargs) == ("start_transaction", {"transaction_id": 41, "flags": []})
     assert frames(step.effects)[0][2]["transactionId"] == 41
     assert Count("transaction_started", ()) in step.effects
 
