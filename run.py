@@ -89,6 +89,9 @@ def serve_parser() -> argparse.ArgumentParser:
     option("heartbeat-interval", int, "seconds, returned in BootNotification.conf")
     option("unknown-stations", str, "accept: register unknown identities on their first upgrade; reject: HTTP 404; "
            "pending: HTTP 404 and listed for 'ctl station approve'", choices=["accept", "reject", "pending"])
+    option("max-meter-values-per-message", int, "meterValue elements one MeterValues may carry (more: CALLERROR OccurenceConstraintViolation)")
+    option("max-meter-values-per-minute", int, "meterValue elements one station may send per minute (more: CALLERROR GenericError, retried later)")
+    option("meter-values-retention-days", float, "days meter values are kept before the scheduler prunes them; 0 keeps them for ever")
     option("unknown-per-minute", int, "new unknown identities each host registers or lists per minute")
     option("max-pending", int, "most identities listed for approval (--unknown-stations pending)")
     option("max-stations", int, "no unknown identity registers itself once this many stations are known")

@@ -4,7 +4,8 @@ Timers live in storage (table ``timers``) so they survive restarts: on start
 the scheduler reloads them and fires at once those that came due while the
 system was down. A fired timer goes to the registry as TimerFired, which routes
 it to the station actor (starting it when needed). Reservation expiry and
-charging-profile validTo are driven from here.
+charging-profile validTo are driven from here, and the pruning of meter values
+older than ``--meter-values-retention-days`` (hourly, in small batches).
 
 The clock is injectable (``clock`` attribute) so tests drive time without sleeps.
 """
@@ -25,6 +26,9 @@ from storage import Store, iso, parse_time
 log = logging.getLogger(__name__)
 
 TICK = "scheduler-tick"
+PRUNE = "scheduler-prune"
+PRUNE_EVERY = 3600.0  # seconds between prunes of old meter values (with a retention set)
+PRUNE_BATCHES = 20  # batches per wake-up; more waiting: again in a second (hosts write meanwhile)
 
 
 class SchedulerActor(Actor):
@@ -36,6 +40,7 @@ class SchedulerActor(Actor):
         self.registry: Any = None
         self.table = TimerTable()
         self.wake_at: datetime | None = None
+        self.retention_days = 0.0
 
     def receiveMessage(self, message: Any, sender: Any) -> None:
         try:
@@ -43,6 +48,8 @@ class SchedulerActor(Actor):
                 if message.payload == TICK:
                     self.wake_at = None
                     self._fire_due()
+                elif message.payload == PRUNE:
+                    self._prune()
             elif isinstance(message, ScheduleTimer):
                 self._schedule(message)
             elif isinstance(message, CancelTimer):
@@ -65,6 +72,25 @@ class SchedulerActor(Actor):
         )
         self.send(sender, SchedulerStarted(len(self.table.timers)))
         self._fire_due()
+        self.retention_days = message.settings.meter_values_retention_days
+        if self.retention_days > 0:
+            self._prune()
+
+    def _prune(self) -> None:
+        """Delete meter values older than the retention, a few batches at a time."""
+        assert self.store is not None
+        cutoff = self.clock() - timedelta(days=self.retention_days)
+        deleted, more = 0, True
+        for _ in range(PRUNE_BATCHES):
+            n = self.store.prune_meter_values(cutoff)
+            deleted += n
+            if n == 0:
+                more = False
+                break
+        if deleted:
+            log.info("scheduler: pruned %d meter values received before %s (retention %g days)",
+                     deleted, iso(cutoff), self.retention_days)
+        self.wakeupAfter(1.0 if more else PRUNE_EVERY, payload=PRUNE)
 
     def _schedule(self, message: ScheduleTimer) -> None:
         assert self.store is not None

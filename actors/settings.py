@@ -23,6 +23,12 @@ class Settings:
     unknown_stations: str = "accept"  # "accept" | "reject" | "pending"
     # New unknown identities a host registers (accept) or lists (pending) per minute,
     # and the most it lists for approval / the most stations it lets register unasked.
+    # What one station may store: meterValue elements per MeterValues and per minute
+    # (a real charger sends a handful a minute), and how long meter values are kept
+    # (days; 0: for ever), pruned by the scheduler.
+    max_meter_values_per_message: int = 200
+    max_meter_values_per_minute: int = 6_000
+    meter_values_retention_days: float = 0.0
     unknown_per_minute: int = 12_000  # above a 10,000-station first connection storm
     max_pending: int = 10_000
     max_stations: int = 100_000

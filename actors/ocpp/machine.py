@@ -75,6 +75,8 @@ class StationMachine:
         self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.window_start = 0.0
         self.window_calls = 0
+        self.meter_window_start = 0.0  # meterValue elements stored this minute (a station's volume bound)
+        self.meter_window_rows = 0
 
     @property
     def idle(self) -> bool:
@@ -178,6 +180,8 @@ class StationMachine:
             self._remember(call.message_id)
             if invalid is not None:  # ocppj.check_inbound_call refused it (unknown action, schema)
                 raise invalid
+            if call.action == "MeterValues":
+                self._within_meter_budget(len(call.payload.get("meterValue", ())), mono)
             if not self.ever_accepted and call.action != "BootNotification":
                 # OCPP-J errata 3.8: answer a not-yet-accepted station with SecurityError.
                 raise OcppCallError("SecurityError", "charge point has not been accepted: send BootNotification first")
@@ -248,6 +252,21 @@ class StationMachine:
         self.seen_ids[message_id] = None
         if len(self.seen_ids) > SEEN_IDS:
             self.seen_ids.popitem(last=False)
+
+    def _within_meter_budget(self, rows: int, mono: float) -> None:
+        """Bound what one station stores: per message, and per minute (then retried later)."""
+        per_message = self.settings.max_meter_values_per_message
+        if per_message > 0 and rows > per_message:
+            raise OcppCallError("OccurenceConstraintViolation",
+                                f"{rows} meterValue elements in one MeterValues; at most {per_message}")
+        per_minute = self.settings.max_meter_values_per_minute
+        if per_minute <= 0:
+            return
+        if mono - self.meter_window_start >= 60.0:
+            self.meter_window_start, self.meter_window_rows = mono, 0
+        if self.meter_window_rows + rows > per_minute:
+            raise OcppCallError("GenericError", f"more than {per_minute} meter values this minute; send them later")
+        self.meter_window_rows += rows
 
     def _within_rate(self, step: Step, mono: float, now: datetime) -> bool:
         limit = self.settings.max_call_rate

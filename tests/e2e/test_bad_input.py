@@ -546,3 +546,42 @@ def test_implausible_but_valid_values_are_accepted_and_flagged_for_tx_show_and_t
     assert 'csms_transactions_flagged_total{reason="meterStop below meterStart"}' in body
     assert any(f"transaction {tx} accepted and flagged" in line and " WARNING " in line
                for line in tagged_csms.log().splitlines())
+
+
+def test_a_meter_values_over_the_per_message_bound_is_refused_and_stores_nothing(
+    tagged_csms: CentralSystem, charging: Charging
+) -> None:
+    element = {"timestamp": now_iso(), "sampledValue": [{"value": "7"}]}
+    charging.cp.send_raw(json.dumps([2, "mv-big", "MeterValues", {
+        "connectorId": 1, "transactionId": charging.transaction_id, "meterValue": [element] * 201}]))
+    answer = charging.cp.wait_answer("mv-big")
+    assert answer[:3] == [4, "mv-big", "OccurenceConstraintViolation"] and "at most 200" in answer[3]
+    assert_still_serving(charging.cp)
+    assert_transaction_intact(tagged_csms, charging.transaction_id)  # the one value stored before, only
+
+
+def test_meter_values_older_than_the_retention_are_pruned_and_newer_ones_kept(tmp_path_factory) -> None:
+    import sqlite3
+
+    workdir = tmp_path_factory.mktemp("retention")
+    first = CentralSystem(workdir).start()
+    try:
+        first.ctl_ok("tag", "add", TAG)
+        state = start_charging(first, "RETAIN-1")  # one meter value, stored now
+        state.cp.close()
+    finally:
+        first.stop()
+    with sqlite3.connect(first.db) as db:  # it was received ten days ago
+        db.execute("UPDATE meter_values SET received_at = '2000-01-01T00:00:00.000Z'")
+    again = CentralSystem(workdir, db=first.db, extra_args=["--meter-values-retention-days", "1"]).start()
+    try:
+        wait_for(lambda: again.ctl_ok("tx", "show", str(state.transaction_id))["meter_values"] == [], timeout=30,
+                 message="the old meter value to be pruned")
+        with ChargePoint(again.url, "RETAIN-1") as cp:
+            cp.call("MeterValues", {"connectorId": 1, "transactionId": state.transaction_id, "meterValue": [
+                {"timestamp": now_iso(), "sampledValue": [{"value": "1600"}]}]})
+        shown = again.ctl_ok("tx", "show", str(state.transaction_id))
+        assert [v["sampled_value"][0]["value"] for v in shown["meter_values"]] == ["1600"]
+        assert any("pruned 1 meter values" in line for line in again.log().splitlines())
+    finally:
+        again.stop()

@@ -55,6 +55,9 @@ class FakeReads:
     def get_reservation(self, reservation_id: int) -> None:
         return None
 
+    def transaction_station(self, tx_id: int) -> str | None:
+        return "CP1"
+
 
 def machine(station: dict[str, Any] | None = None, **settings: Any) -> StationMachine:
     ids = iter(f"out-{n}" for n in range(100))
@@ -201,3 +204,32 @@ def test_a_call_whose_bookkeeping_could_not_be_stored_is_withdrawn_unsent() -> N
     assert told.message.outcome == "refused" and m.calls.outstanding is None
     later = m.send_call(SendCall("Reset", {"type": "Soft"}, {}, "CP1"), "ctl", NOW, 1.0)
     assert frames(later.effects)[0][2] == "Reset"  # the queue is not blocked by the withdrawn call
+
+
+# -- what one station may store (issue 9, "sheer volume") ------------------------------------
+
+
+def _meter_values(n: int, message_id: str) -> str:
+    return json.dumps([2, message_id, "MeterValues", {"connectorId": 1, "meterValue": [
+        {"timestamp": "2026-12-04T08:59:00Z", "sampledValue": [{"value": str(i)}]} for i in range(n)]}])
+
+
+def test_a_meter_values_with_more_elements_than_allowed_is_an_occurrence_violation_and_stores_nothing() -> None:
+    m = machine({"ever_accepted": 1}, max_meter_values_per_message=3)
+    m.connected(1, "peer", NOW, 0.0)
+    assert frames(m.received(1, _meter_values(3, "ok-1"), NOW, 0.0, 0.0).effects)[0][:2] == [3, "ok-1"]
+    step = m.received(1, _meter_values(4, "big-1"), NOW, 0.0, 0.0)
+    assert frames(step.effects)[0][:3] == [4, "big-1", "OccurenceConstraintViolation"]
+    assert not [e for e in step.effects if isinstance(e, Write)]
+
+
+def test_a_station_over_its_meter_values_per_minute_gets_generic_error_until_the_minute_is_over() -> None:
+    m = machine({"ever_accepted": 1}, max_meter_values_per_minute=5)
+    m.connected(1, "peer", NOW, 0.0)
+    assert frames(m.received(1, _meter_values(3, "a"), NOW, 1.0, 1.0).effects)[0][0] == 3
+    assert frames(m.received(1, _meter_values(2, "b"), NOW, 2.0, 2.0).effects)[0][0] == 3
+    refused = m.received(1, _meter_values(1, "c"), NOW, 3.0, 3.0)
+    assert frames(refused.effects)[0][:3] == [4, "c", "GenericError"]
+    assert not [e for e in refused.effects if isinstance(e, Write)]
+    # A minute after the window opened, the station may store again (and the refused one is resent).
+    assert frames(m.received(1, _meter_values(1, "c2"), NOW, 61.5, 61.5).effects)[0][0] == 3

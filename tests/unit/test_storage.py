@@ -419,3 +419,19 @@ def test_a_remote_start_profile_is_taken_once_by_the_matching_start(store: Store
     assert _take(store, "CP1", 1, "TAG-A") == {"chargingProfileId": 3}
     assert _take(store, "CP1", 1, "TAG-A") is None
     assert _take(store, "CP1", 2, "tag-b") == {"chargingProfileId": 2}  # no connector: any
+
+
+def test_pruning_deletes_the_oldest_meter_values_in_batches_and_stops_at_recent_ones(store: Store) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for day in range(10):
+        store.record_meter_values("CP", {"connectorId": 1, "meterValue": [
+            {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": str(day)}]}] * 3}, start + timedelta(days=day))
+    cutoff = start + timedelta(days=6)  # days 0..5 are older: 18 rows
+
+    assert store.prune_meter_values(cutoff, batch=10) == 10
+    assert store.prune_meter_values(cutoff, batch=10) == 8
+    assert store.prune_meter_values(cutoff, batch=10) == 0
+    left = [r[0] for r in store.conn.execute("SELECT received_at FROM meter_values ORDER BY id")]
+    assert len(left) == 12 and min(left) >= "2026-01-07"
