@@ -3,19 +3,23 @@
 Without it a guesser had about 57 tries a second and the right password still
 worked after 600 wrong ones; every try cost a PBKDF2 hash on the threads that
 admit every other charge point too. Failures are counted per identity and per
-source address. After ``FREE`` failures of either, every attempt of that key
-inside its lock-out is answered 429 with ``Retry-After`` before any password
-is hashed, even a right one (or guessing would go on); each failure after the
-free ones doubles the lock-out, from ``FIRST_LOCKOUT`` up to ``MAX_LOCKOUT``.
-A key's count is forgotten ``FORGET_AFTER`` seconds after its last failure, and
-a successful login clears its identity's count (the address's stays: one
-address may be guessing at many identities).
+source address. After ``FREE`` failures of an identity (or ``FREE_PER_ADDRESS``
+of an address), every attempt of that key inside its lock-out is answered 429
+with ``Retry-After`` before any password is hashed, even a right one (or
+guessing would go on); each failure after the free ones doubles the lock-out,
+from ``FIRST_LOCKOUT`` up to ``MAX_LOCKOUT``. An identity's count is forgotten
+``FORGET_AFTER`` seconds after its last failure and cleared by a successful
+login. An address's count leaks one failure every ``ADDRESS_LEAK`` seconds:
+many charge points share one address behind a site's NAT, and one of them
+with a wrong password (failing at most every few minutes once locked out)
+must not lock out its neighbours, while an address spraying guesses at many
+identities fills it at once.
 
-| failures of the key (identity or address) | next attempt                             |
-|-------------------------------------------|------------------------------------------|
-| fewer than FREE                           | checked as usual                         |
-| FREE + n, inside the lock-out             | 429, Retry-After: the seconds left       |
-| FREE + n, after the lock-out              | checked; a failure locks out for 2^n x FIRST_LOCKOUT |
+| failures of the key                        | next attempt                             |
+|--------------------------------------------|------------------------------------------|
+| fewer than FREE (address: FREE_PER_ADDRESS) | checked as usual                        |
+| FREE + n, inside the lock-out              | 429, Retry-After: the seconds left       |
+| FREE + n, after the lock-out               | checked; a failure locks out for 2^n x FIRST_LOCKOUT |
 
 Each host process keeps its own counts (the kernel spreads connections over
 the hosts), so a guesser gets at most ``FREE`` tries per host and lock-out.
@@ -30,6 +34,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 FREE = 3
+FREE_PER_ADDRESS = 20
+ADDRESS_LEAK = 60.0
 FIRST_LOCKOUT = 1.0
 MAX_LOCKOUT = 300.0
 FORGET_AFTER = 900.0
@@ -38,7 +44,7 @@ MAX_KEYS = 100_000
 
 @dataclass
 class _Record:
-    failures: int = 0
+    failures: float = 0.0
     locked_until: float = 0.0
     last_failure: float = 0.0
 
@@ -61,18 +67,20 @@ class LoginThrottle:
         """Record a failed login; return the failures now counted for the identity."""
         with self._lock:
             counts = []
-            for key in (f"id:{identity}", f"ip:{address}"):
+            for key, free in ((f"id:{identity}", FREE), (f"ip:{address}", FREE_PER_ADDRESS)):
                 record = self._get(key, now) or _Record()
+                if key.startswith("ip:") and record.failures:
+                    record.failures = max(0.0, record.failures - (now - record.last_failure) / ADDRESS_LEAK)
                 record.failures += 1
                 record.last_failure = now
-                if record.failures >= FREE:
-                    record.locked_until = now + min(MAX_LOCKOUT, FIRST_LOCKOUT * 2 ** (record.failures - FREE))
+                if record.failures >= free:
+                    record.locked_until = now + min(MAX_LOCKOUT, FIRST_LOCKOUT * 2 ** min(30, int(record.failures - free)))
                 self._records[key] = record
                 self._records.move_to_end(key)
                 counts.append(record.failures)
             while len(self._records) > MAX_KEYS:
                 self._records.popitem(last=False)
-            return counts[0]
+            return int(counts[0])
 
     def succeeded(self, identity: str) -> None:
         with self._lock:

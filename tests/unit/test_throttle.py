@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from gateway import throttle
-from gateway.throttle import FIRST_LOCKOUT, FORGET_AFTER, FREE, MAX_LOCKOUT, LoginThrottle
+from gateway.throttle import (
+    ADDRESS_LEAK,
+    FIRST_LOCKOUT,
+    FORGET_AFTER,
+    FREE,
+    FREE_PER_ADDRESS,
+    MAX_LOCKOUT,
+    LoginThrottle,
+)
 
 
 def test_the_free_failures_are_checked_and_then_the_identity_is_locked_out_for_doubling_times():
@@ -27,7 +35,7 @@ def test_the_free_failures_are_checked_and_then_the_identity_is_locked_out_for_d
 
 def test_an_address_guessing_at_many_identities_is_locked_out_for_all_of_them():
     t = LoginThrottle()
-    for n in range(FREE):
+    for n in range(FREE_PER_ADDRESS):
         t.failed(f"CP{n}", "10.0.0.9", 0.0)
     assert t.retry_after("CP-never-tried", "10.0.0.9", 0.0) is not None
     assert t.retry_after("CP-never-tried", "10.0.0.10", 0.0) is None
@@ -56,3 +64,17 @@ def test_the_number_of_keys_is_bounded(monkeypatch):
     for n in range(50):
         t.failed(f"CP{n}", f"10.0.0.{n}", 0.0)
     assert len(t._records) == 10
+
+
+def test_one_misconfigured_charger_behind_a_shared_address_does_not_lock_out_its_neighbours():
+    t = LoginThrottle()
+    now, failures = 0.0, 0
+    for _ in range(500):  # a wrong password, tried again whenever its own lock-out ends
+        wait = t.retry_after("BROKEN", "203.0.113.5", now)
+        if wait is None:
+            t.failed("BROKEN", "203.0.113.5", now)
+            failures += 1
+        assert t.retry_after("NEIGHBOUR", "203.0.113.5", now) is None, (now, failures)
+        now += max(wait or 0, 1.0)
+    assert failures > FREE_PER_ADDRESS  # more failures than the address allows at once
+    assert now > 10 * ADDRESS_LEAK
