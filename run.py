@@ -70,16 +70,31 @@ def serve_parser() -> argparse.ArgumentParser:
 
     defaults = Settings()
     env = os.environ
-    parser = argparse.ArgumentParser(prog="run.py serve", description="Run the OCPP 1.6-J central system.")
+    parser = argparse.ArgumentParser(
+        prog="run.py serve", description="Run the OCPP 1.6-J central system.",
+        epilog="other commands: 'run.py ctl --help' (operate a running system), 'run.py sim --help' "
+               "(simulated charge points), 'run.py bench --help' (benchmark against the peer baseline). "
+               "Every option also reads CSMS_<NAME> from the environment (e.g. CSMS_PORT); the flag wins.",
+    )
 
     def option(name: str, kind: type, help_text: str, **extra: object) -> None:
         attr = name.replace("-", "_")
-        default = env.get("CSMS_" + attr.upper(), getattr(defaults, attr))
+        variable = "CSMS_" + attr.upper()
+        default = env.get(variable, getattr(defaults, attr))
         if kind is bool:
+            if variable in env and str(default).lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                parser.exit(2, f"run.py serve: error: {variable}={env[variable]!r} is not a boolean (for --{name}: 1/0, true/false, yes/no, on/off)\n")
             default = str(default).lower() in ("1", "true", "yes", "on")
             parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
-            parser.add_argument(f"--{name}", type=kind, default=kind(default), help=f"{help_text} (default: %(default)s)", **extra)  # type: ignore[arg-type]
+            try:
+                value = kind(default)
+            except ValueError:
+                parser.exit(2, f"run.py serve: error: {variable}={env[variable]!r} is not a valid {kind.__name__} (for --{name})\n")
+            choices = extra.get("choices")
+            if variable in env and choices is not None and value not in choices:  # type: ignore[operator]
+                parser.exit(2, f"run.py serve: error: {variable}={env[variable]!r}: choose from {', '.join(map(str, choices))} (for --{name})\n")  # type: ignore[call-overload]
+            parser.add_argument(f"--{name}", type=kind, default=value, help=f"{help_text} (default: %(default)s)", **extra)  # type: ignore[arg-type]
 
     option("host", str, "address the OCPP listener binds")
     option("port", int, "OCPP-J WebSocket port")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
 from typing import Any
@@ -56,9 +57,25 @@ def build_parser(default_admin_port: int) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], *, default_admin_port: int = 1900) -> int:
+    """Run one control command; a closed stdout (``ctl ... | head``) ends it quietly."""
+    try:
+        return _main(argv, default_admin_port)
+    except BrokenPipeError:
+        # The reader went away: say nothing more (Python would print a traceback at exit).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return OK
+
+
+def _main(argv: list[str], default_admin_port: int) -> int:
+    # --json is accepted anywhere: before the command (CONTROL.md) or after it.
     as_json = "--json" in argv
+    argv = [a for a in argv if a != "--json"]
     try:
         args = build_parser(default_admin_port).parse_args(argv)
+        args.json = as_json
+        if args.command == "station" and args.verb == "set-password" and args.password is None:
+            args.password = _read_password(args.id)
         request = commands.to_request(args)
     except CommandError as error:
         return _fail(error.message, error.exit_code, as_json)
@@ -80,7 +97,8 @@ def _run_admin(system: Any, request: AdminCommand, args: argparse.Namespace) -> 
     if not isinstance(reply, AdminReply):
         return _fail("no answer from the central system", UNREACHABLE, args.json)
     if reply.error is not None:
-        return _fail(reply.error, reply.exit_code, args.json)
+        name = "NotFound" if reply.exit_code == UNKNOWN else None  # an unknown transaction, station, tag...
+        return _fail(reply.error, reply.exit_code, args.json, name=name)
     if args.json:
         print(json.dumps(reply.result, default=str))
     else:
@@ -93,7 +111,7 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     if not isinstance(lookup, StationAddressReply):
         return _fail("no answer from the central system", UNREACHABLE, args.json)
     if not lookup.known:
-        return _fail(f"unknown charge point {request.station!r}", UNKNOWN, args.json, request)
+        return _fail(f"unknown charge point {request.station!r}", UNKNOWN, args.json, request, name="UnknownChargePoint")
     if lookup.address is None:
         return _fail(f"charge point {request.station!r} is not connected", UNKNOWN, args.json, request)
     timeout = args.timeout if args.timeout is not None else lookup.call_timeout + 10.0
@@ -117,9 +135,22 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     return code
 
 
-def _fail(message: str, code: int, as_json: bool, request: Any = None) -> int:
+def _read_password(station_id: str) -> str:
+    """The password from a prompt (a terminal) or the first line of standard input."""
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"password for {station_id}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CommandError("no password given (as an argument, at the prompt or on standard input)", USAGE)
+    return password
+
+
+def _fail(message: str, code: int, as_json: bool, request: Any = None, name: str | None = None) -> int:
     if as_json:
-        document: dict[str, Any] = {"error": {"code": _code_name(code), "description": message, "details": {}}}
+        document: dict[str, Any] = {"error": {"code": name or _code_name(code), "description": message, "details": {}}}
         if isinstance(request, commands.CallRequest):
             document = {"station": request.station, "action": request.action, "request": request.payload, **document}
         print(json.dumps(document))

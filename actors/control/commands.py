@@ -35,7 +35,8 @@ def add_data_commands(sub: Any) -> None:
     p.add_argument("--connectors", type=int)
     p = station.add_parser("set-password", help="set the HTTP Basic password (stored salted and hashed)")
     p.add_argument("id")
-    p.add_argument("password")
+    p.add_argument("password", nargs="?",
+                   help="omit it to type it at a prompt or pipe it on standard input (kept out of shell history)")
     p = station.add_parser("list", help="registered charge points")
     p.add_argument("--pending", action="store_true", default=None,
                    help="instead: identities waiting for approval (--unknown-stations pending)")

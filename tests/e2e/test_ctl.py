@@ -1,0 +1,91 @@
+"""End to end: the control script as an operator types it (issue 12, "The control script").
+
+Against one running central system: ``--json`` after the command, an unknown
+transaction, station or tag named as such (exit 3), a password that never
+appears on the command line, and ``ctl ... | head`` ending quietly.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.chargepoint import ChargePoint
+from tests.support.system import RUN, CentralSystem
+
+pytestmark = pytest.mark.e2e
+
+
+def _ctl(system: CentralSystem, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``run.py ctl`` without the --json that CentralSystem.ctl puts first."""
+    return subprocess.run([sys.executable, RUN, "ctl", "--admin-port", str(system.admin_port), *args],
+                          input=stdin, capture_output=True, text=True, timeout=60, cwd=str(system.tmp))
+
+
+def test_json_is_accepted_after_the_command_too(csms: CentralSystem, station_id: str) -> None:
+    csms.ctl_ok("station", "add", station_id)
+    after = _ctl(csms, "station", "show", station_id, "--json")
+    assert after.returncode == 0 and json.loads(after.stdout)["station"]["id"] == station_id
+    human = _ctl(csms, "station", "show", station_id)
+    assert human.returncode == 0 and not human.stdout.lstrip().startswith("{")
+
+
+@pytest.mark.parametrize("args, what", [
+    (("tx", "show", "987654321"), "unknown transaction: 987654321"),
+    (("station", "show", "NO-SUCH-STATION"), "unknown station: NO-SUCH-STATION"),
+    (("tag", "remove", "NO-SUCH-TAG"), "NO-SUCH-TAG"),
+])
+def test_an_unknown_transaction_station_or_tag_is_exit_3_and_says_so(csms: CentralSystem, args, what) -> None:
+    result = _ctl(csms, *args, "--json")
+    assert result.returncode == 3, result
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "NotFound" and what in error["description"]
+    human = _ctl(csms, *args)
+    assert human.returncode == 3 and what in human.stderr and human.stdout == ""
+
+
+def test_set_password_reads_the_password_from_standard_input(csms: CentralSystem, station_id: str) -> None:
+    csms.ctl_ok("station", "add", station_id)
+    done = _ctl(csms, "station", "set-password", station_id, stdin="from-stdin-pw\n")
+    assert done.returncode == 0, done
+    with ChargePoint(csms.url, station_id, password="from-stdin-pw") as cp:
+        assert cp.booted()["status"] == "Accepted"
+    empty = _ctl(csms, "station", "set-password", station_id, stdin="")
+    assert empty.returncode == 2 and "no password" in empty.stderr
+    assert "from-stdin-pw" not in csms.log()
+
+
+def test_a_reader_that_stops_early_ends_the_control_script_quietly(csms: CentralSystem) -> None:
+    with sqlite3.connect(csms.db, timeout=30) as db:  # enough tags for more output than a pipe holds
+        db.executemany("INSERT OR IGNORE INTO tags (id_key, id_tag, status, updated_at) VALUES (?, ?, 'Accepted', ?)",
+                       [(f"pipe-tag-{n:05d}", f"PIPE-TAG-{n:05d}", "2026-12-06T00:00:00.000Z") for n in range(4000)])
+    proc = subprocess.Popen([sys.executable, RUN, "ctl", "--admin-port", str(csms.admin_port), "tag", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(csms.tmp))
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()  # as `| head -1` does, then the reader is gone
+    proc.stdout.close()
+    code = proc.wait(60)
+    assert "id_tag" in first
+    assert proc.stderr.read() == ""  # no BrokenPipeError traceback
+    assert code == 0
+
+
+def test_a_bad_environment_value_is_one_line_naming_the_option(tmp_path) -> None:
+    import os
+
+    env = {**os.environ, "CSMS_PORT": "abc"}
+    done = subprocess.run([sys.executable, RUN, "--db", str(tmp_path / "x.db")], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["run.py serve: error: CSMS_PORT='abc' is not a valid int (for --port)"]
+
+
+def test_run_py_help_lists_the_other_commands() -> None:
+    done = subprocess.run([sys.executable, RUN, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for command in ("run.py ctl --help", "run.py sim --help", "run.py bench --help"):
+        assert command in " ".join(done.stdout.split())
