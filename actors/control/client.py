@@ -111,7 +111,8 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     if not isinstance(lookup, StationAddressReply):
         return _fail("no answer from the central system", UNREACHABLE, args.json)
     if not lookup.known:
-        return _fail(f"unknown charge point {request.station!r}", UNKNOWN, args.json, request, name="UnknownChargePoint")
+        # NotConnected, as before: scripts test it; the description says it is unknown.
+        return _fail(f"unknown charge point {request.station!r}", UNKNOWN, args.json, request)
     if lookup.address is None:
         return _fail(f"charge point {request.station!r} is not connected", UNKNOWN, args.json, request)
     timeout = args.timeout if args.timeout is not None else lookup.call_timeout + 10.0
