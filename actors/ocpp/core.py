@@ -151,25 +151,24 @@ def _when(value: str) -> datetime | None:
         return None
 
 
-def start_flags(req: Payload, now: datetime) -> list[str]:
-    flags = []
-    at = _when(req["timestamp"])
+def _timestamp_flags(which: str, at: datetime | None, now: datetime) -> list[str]:
     if at is not None and at > now + FUTURE_SLACK:
-        flags.append("start timestamp in the future")
+        return [f"{which} timestamp in the future"]
     if at is not None and at < now - PAST_SLACK:
-        flags.append("start timestamp over a year old")
+        return [f"{which} timestamp over a year old"]
+    return []
+
+
+def start_flags(req: Payload, now: datetime) -> list[str]:
+    flags = _timestamp_flags("start", _when(req["timestamp"]), now)
     if req["meterStart"] < 0:
         flags.append("negative meterStart")
     return flags
 
 
 def stop_flags(req: Payload, started: Payload, now: datetime) -> list[str]:
-    flags = []
     at = _when(req["timestamp"])
-    if at is not None and at > now + FUTURE_SLACK:
-        flags.append("stop timestamp in the future")
-    if at is not None and at < now - PAST_SLACK:
-        flags.append("stop timestamp over a year old")
+    flags = _timestamp_flags("stop", at, now)
     began = _when(started["start_timestamp"])
     if at is not None and began is not None and at < began:
         flags.append("stops before it starts")
