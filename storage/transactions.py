@@ -38,8 +38,11 @@ def _transaction(row: Row) -> Row:
     return row
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per call (json.dumps with options)
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _COMPACT.encode(value)
 
 
 class TransactionsMixin(StoreBase):
