@@ -53,6 +53,7 @@ def build_parser(default_admin_port: int) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_data_commands(sub)
     commands.add_call_commands(sub)
+    commands.document(parser)
     return parser
 
 
@@ -115,6 +116,10 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
         return _fail(f"unknown charge point {request.station!r}", UNKNOWN, args.json, request)
     if lookup.address is None:
         return _fail(f"charge point {request.station!r} is not connected", UNKNOWN, args.json, request)
+    if args.command == "remote-stop" and not args.force:
+        refused = _unknown_transaction(system, request, args)
+        if refused is not None:
+            return refused
     timeout = args.timeout if args.timeout is not None else lookup.call_timeout + 10.0
     reply = system.ask(lookup.address, SendCall(request.action, request.payload, request.options, request.station), timeout)
     if not isinstance(reply, CallReply):
@@ -134,6 +139,19 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
         error = reply.error or {}
         print(f"{reply.station} {reply.action}: {error.get('code')}: {error.get('description')}", file=sys.stderr)
     return code
+
+
+def _unknown_transaction(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> int | None:
+    """Exit 2 unless the transaction to stop is active on that station, as far as the central system knows."""
+    tx_id = request.payload.get("transactionId")
+    reply = system.ask(_registry(system), AdminCommand("tx.show", {"id": tx_id}), ASK_TIMEOUT)
+    shown = reply.result if isinstance(reply, AdminReply) and reply.error is None else None
+    if isinstance(shown, dict) and shown.get("station_id") == request.station and shown.get("active"):
+        return None
+    why = "is not known" if shown is None else (
+        f"belongs to {shown.get('station_id')}" if shown.get("station_id") != request.station else "has stopped")
+    return _fail(f"transaction {tx_id} {why}, not active on {request.station} (see ctl tx list --station "
+                 f"{request.station} --active); --force sends RemoteStopTransaction anyway", USAGE, args.json, request)
 
 
 def _read_password(station_id: str) -> str:

@@ -40,8 +40,8 @@ def add_data_commands(sub: Any) -> None:
     p = station.add_parser("list", help="registered charge points")
     p.add_argument("--pending", action="store_true", default=None,
                    help="instead: identities waiting for approval (--unknown-stations pending)")
-    for verb in ("show", "remove"):
-        station.add_parser(verb).add_argument("id")
+    station.add_parser("show", help="a charge point: connectors, configuration, transactions, events").add_argument("id")
+    station.add_parser("remove", help="forget a charge point (closing its connection)").add_argument("id")
     station.add_parser("approve", help="register an identity that is waiting for approval").add_argument("id")
 
     tag = sub.add_parser("tag", help="authorization identifiers").add_subparsers(dest="verb", required=True)
@@ -50,21 +50,21 @@ def add_data_commands(sub: Any) -> None:
     p.add_argument("--status", choices=["Accepted", "Blocked", "Expired", "Invalid"], default="Accepted")
     p.add_argument("--expiry")
     p.add_argument("--parent")
-    tag.add_parser("list")
-    tag.add_parser("remove").add_argument("id_tag")
+    tag.add_parser("list", help="every idTag")
+    tag.add_parser("remove", help="delete an idTag").add_argument("id_tag")
 
     tx = sub.add_parser("tx", help="transactions").add_subparsers(dest="verb", required=True)
-    p = tx.add_parser("list")
+    p = tx.add_parser("list", help="transactions, newest first")
     p.add_argument("--station")
     p.add_argument("--active", action="store_true")
-    tx.add_parser("show").add_argument("id", type=int)
+    tx.add_parser("show", help="one transaction with its meter values and flags").add_argument("id", type=int)
 
     reservation = sub.add_parser("reservation", help="reservations").add_subparsers(dest="verb", required=True)
-    reservation.add_parser("list").add_argument("--station")
+    reservation.add_parser("list", help="reservations, with their state").add_argument("--station")
 
     profile = sub.add_parser("profile", help="charging profiles the central system believes are installed")
     profile_verbs = profile.add_subparsers(dest="verb", required=True)
-    profile_verbs.add_parser("list").add_argument("station")
+    profile_verbs.add_parser("list", help="installed profiles per connector").add_argument("station")
 
     sub.add_parser("status", help="overview: stations, transactions, uptime")
 
@@ -81,6 +81,8 @@ def add_call_commands(sub: Any) -> None:
     p.add_argument("--profile", help="TxProfile chargingProfile as JSON (no transactionId)")
     p = _station_parser(sub, "remote-stop", "RemoteStopTransaction")
     p.add_argument("--transaction", type=int, required=True)
+    p.add_argument("--force", action="store_true",
+                   help="send it even if the central system does not know the transaction as active on that station")
     p = _station_parser(sub, "reset", "Reset")
     p.add_argument("--type", choices=["Hard", "Soft"], required=True)
     p = _station_parser(sub, "unlock", "UnlockConnector")
@@ -141,6 +143,67 @@ def add_call_commands(sub: Any) -> None:
     p.add_argument("--duration", type=int, required=True)
     p.add_argument("--unit", choices=["A", "W"])
     p.add_argument("--local", action="store_true", help="compute it from the installed profiles, without asking the charge point")
+
+
+# Help for the arguments defined above without one: by "command dest", else by dest.
+_HELP = {
+    "station": "the charge point's identity",
+    "id": "the charge point's identity",
+    "tx show id": "transaction id",
+    "clear-profile id": "chargingProfileId to clear",
+    "id_tag": "the idTag (at most 20 characters, compared case-insensitively)",
+    "password": "HTTP Basic password (security profile 1); stored salted and hashed",
+    "registration": "how BootNotification is answered (default: accepted)",
+    "connectors": "number of connectors (for status and profile checks)",
+    "status": "the tag's status (default: %(default)s)",
+    "expiry": "ISO 8601 expiry date of the tag",
+    "parent": "parent idTag (a group)",
+    "tx list station": "only this charge point's transactions",
+    "reservation list station": "only this charge point's reservations",
+    "active": "only transactions without a stop",
+    "call action": "the OCPP 1.6 action, e.g. Reset",
+    "payload": "the request payload as JSON (default: {})",
+    "connector": "connector id",
+    "remote-start connector": "connector to start on (default: the charge point chooses)",
+    "transaction": "transactionId to stop",
+    "reset type": "Soft: restart the software; Hard: reboot",
+    "change-availability type": "Operative or Inoperative",
+    "key": "configuration key",
+    "get-config key": "configuration key to read (repeatable; default: all)",
+    "value": "new value",
+    "vendor": "vendorId",
+    "message_id": "messageId",
+    "data": "data, as text",
+    "location": "URI for the file",
+    "retrieve_date": "ISO 8601 date from which to retrieve (default: now)",
+    "retries": "how many times to retry",
+    "retry_interval": "seconds between retries",
+    "start": "ISO 8601 start of the diagnostics period",
+    "stop": "ISO 8601 end of the diagnostics period",
+    "message": "the message to trigger, e.g. StatusNotification",
+    "trigger connector": "the connector it concerns",
+    "reservation_id": "reservationId",
+    "update_type": "send the whole list (--full) or only changes (--differential)",
+    "expires_in": "seconds from now until the reservation expires",
+    "purpose": "only profiles of this purpose",
+    "stack_level": "only profiles of this stack level",
+    "clear-profile connector": "only profiles of this connector (0: the charge point)",
+    "set-profile connector": "connector to install it on (0: the charge point)",
+    "duration": "seconds the schedule covers",
+    "unit": "rate unit of the schedule",
+}
+
+
+def document(parser: argparse.ArgumentParser, path: str = "") -> None:
+    """Give every argument without help the one in _HELP (tests/unit/test_commands.py checks all have one)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                document(child, f"{path} {name}".strip())
+        elif not action.help and action.dest != "help":
+            command = path.split(" ")
+            action.help = (_HELP.get(f"{' '.join(command[-2:])} {action.dest}")
+                           or _HELP.get(f"{command[-1]} {action.dest}") or _HELP.get(action.dest))
 
 
 def _station_parser(sub: Any, name: str, action: str) -> argparse.ArgumentParser:

@@ -89,3 +89,26 @@ def test_run_py_help_lists_the_other_commands() -> None:
     assert done.returncode == 0
     for command in ("run.py ctl --help", "run.py sim --help", "run.py bench --help"):
         assert command in " ".join(done.stdout.split())
+
+
+def test_remote_stop_of_a_transaction_not_active_on_that_station_asks_for_force(csms: CentralSystem, station_id: str) -> None:
+    from tests.support.octt import nothing_received
+
+    csms.ctl_ok("tag", "add", "CTL-TAG")
+    answers = {"RemoteStopTransaction": lambda p: {"status": "Accepted"}}
+    with ChargePoint(csms.url, station_id, handlers=answers) as cp, \
+            ChargePoint(csms.url, station_id + "-B", handlers=answers) as other:
+        cp.booted()
+        other.booted()
+        tx = cp.start(1, "CTL-TAG", 0)["transactionId"]
+        for wrong, why in ((987654321, "is not known"), (tx, f"belongs to {station_id}")):
+            target = station_id + "-B" if wrong == tx else station_id
+            refused = _ctl(csms, "remote-stop", target, "--transaction", str(wrong), "--json")
+            assert refused.returncode == 2, refused
+            assert why in json.loads(refused.stdout)["error"]["description"] and "--force" in refused.stdout
+        assert nothing_received(cp) and nothing_received(other)
+        forced = _ctl(csms, "remote-stop", station_id, "--transaction", "987654321", "--force", "--json")
+        assert forced.returncode == 0 and cp.wait_call("RemoteStopTransaction") == {"transactionId": 987654321}
+        right = _ctl(csms, "remote-stop", station_id, "--transaction", str(tx), "--json")
+        assert right.returncode == 0 and json.loads(right.stdout)["response"] == {"status": "Accepted"}
+        assert cp.wait_call("RemoteStopTransaction") == {"transactionId": tx}

@@ -308,3 +308,33 @@ def test_main_answers_a_data_command_with_exit_6_when_nothing_listens(
     assert control.main(["station", "list"], default_admin_port=port) == 6
     captured = capsys.readouterr()
     assert captured.out == "" and "not running" in captured.err
+
+
+# -- help text (issue 12: every option and subcommand has some) ------------------------------
+
+
+def _undocumented(parser: Any, path: str) -> list[str]:
+    import argparse
+
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                if not helps.get(name):
+                    missing.append(f"{path} {name}")
+                missing += _undocumented(child, f"{path} {name}")
+        elif not action.help and action.dest != "help":
+            missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
+def test_every_command_option_and_subcommand_has_help_text() -> None:
+    import run
+    from actors.control.client import build_parser
+    from gateway.sim import bench, simulator
+
+    assert _undocumented(build_parser(1900), "ctl") == []
+    assert _undocumented(run.serve_parser(), "serve") == []
+    assert _undocumented(simulator._parser(), "sim") == []
+    assert _undocumented(bench._parser(), "bench") == []
