@@ -14,6 +14,7 @@ Password hashes never leave this module (the Store does not return them).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -217,6 +218,19 @@ def tx_show(store: Store, args: Args, now: datetime) -> Result:
     return {**transaction, "meter_values": store.meter_values_for(tx_id)}
 
 
+def db_backup(store: Store, args: Args, now: datetime) -> Result:
+    """An online, consistent copy of the database (SQLite's backup API) while stations are served."""
+    path = _text(args, "file", required=True)
+    assert path is not None
+    try:
+        size = store.backup_to(path)
+    except FileExistsError as exc:
+        raise AdminError(str(exc)) from None
+    except OSError as exc:
+        raise AdminError(f"cannot write {path}: {exc}") from None
+    return {"file": os.path.abspath(path), "bytes": size, "at": iso(now)}
+
+
 def status(store: Store, args: Args, now: datetime) -> Result:
     return store.summary()
 
@@ -264,6 +278,7 @@ def profile_composite(store: Store, args: Args, now: datetime) -> Result:
 COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
     "station.add": station_add,
     "station.set-password": station_set_password,
+    "db.backup": db_backup,
     "station.list": station_list,
     "station.pending": station_pending,
     "station.approve": station_approve,

@@ -112,6 +112,29 @@ class StoreBase:
             raise
         conn.execute("COMMIT")
 
+    def backup_to(self, path: str) -> int:
+        """A consistent copy of the whole database in a new file ``path``; its size in bytes.
+
+        SQLite's online backup in one step: it reads one snapshot (in WAL mode
+        writers go on meanwhile; a step-wise copy would restart whenever a host
+        commits, which they do many times a second). Refuses to overwrite.
+        """
+        target = os.path.abspath(path)
+        if os.path.exists(target):
+            raise FileExistsError(f"{target} exists; give a new file")
+        partial = target + ".partial"
+        dest = sqlite3.connect(partial)
+        try:
+            _retry(lambda: self.db.conn.backup(dest))
+            dest.close()
+            os.replace(partial, target)
+        except BaseException:
+            dest.close()
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+        return os.path.getsize(target)
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Undo this block's writes if it raises; keep them (uncommitted) if not."""

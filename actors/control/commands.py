@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -67,6 +68,10 @@ def add_data_commands(sub: Any) -> None:
     profile_verbs.add_parser("list", help="installed profiles per connector").add_argument("station")
 
     sub.add_parser("status", help="overview: stations, transactions, uptime")
+
+    db = sub.add_parser("db", help="the database").add_subparsers(dest="verb", required=True)
+    db.add_parser("backup", help="an online, consistent copy while charge points are served (a new file)").add_argument(
+        "file", help="a new file to write the copy to (written by the central system's own user)")
 
 
 def add_call_commands(sub: Any) -> None:
@@ -222,6 +227,8 @@ def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
         return AdminCommand("profile.list", {"station": args.station})
     if command == "station" and args.verb == "list" and args.pending:
         return AdminCommand("station.pending", {})
+    if command == "db":
+        return AdminCommand("db.backup", {"file": os.path.abspath(args.file)})
     if command in ("station", "tag", "tx", "reservation"):
         fields = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "admin_port", "json", "timeout") and v is not None}
         return AdminCommand(f"{command}.{args.verb}", fields)

@@ -112,3 +112,44 @@ def test_remote_stop_of_a_transaction_not_active_on_that_station_asks_for_force(
         right = _ctl(csms, "remote-stop", station_id, "--transaction", str(tx), "--json")
         assert right.returncode == 0 and json.loads(right.stdout)["response"] == {"status": "Accepted"}
         assert cp.wait_call("RemoteStopTransaction") == {"transactionId": tx}
+
+
+def test_db_backup_is_an_online_consistent_copy_that_a_new_node_starts_from(csms: CentralSystem, station_id: str,
+                                                                             tmp_path, tmp_path_factory) -> None:
+    import threading
+
+    csms.ctl_ok("tag", "add", "BACKUP-TAG")
+    copy = tmp_path / "backup.db"
+    with ChargePoint(csms.url, station_id) as cp:
+        cp.booted()
+        tx = cp.start(1, "BACKUP-TAG", 100)["transactionId"]
+        stop = threading.Event()
+
+        def meter() -> None:  # the station keeps writing while the copy is taken
+            n = 0
+            while not stop.is_set() and n < 500:
+                n += 1
+                cp.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
+                    {"timestamp": "2026-12-06T10:00:00Z", "sampledValue": [{"value": str(n)}]}]})
+
+        writer = threading.Thread(target=meter, daemon=True)
+        writer.start()
+        try:
+            done = _ctl(csms, "db", "backup", str(copy), "--json")
+        finally:
+            stop.set()
+            writer.join(30)
+    assert done.returncode == 0, done
+    result = json.loads(done.stdout)
+    assert result["file"] == str(copy) and result["bytes"] == copy.stat().st_size > 0
+    with sqlite3.connect(f"file:{copy}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT station_id FROM transactions WHERE id = ?", [tx]).fetchone() == (station_id,)
+    again = _ctl(csms, "db", "backup", str(copy))
+    assert again.returncode == 2 and "exists" in again.stderr
+    # Restoring is starting from the copy: a new node on it knows the transaction.
+    restored = CentralSystem(tmp_path_factory.mktemp("restored"), db=str(copy)).start()
+    try:
+        assert restored.ctl_ok("tx", "show", str(tx))["meter_start"] == 100
+    finally:
+        restored.stop()
