@@ -112,6 +112,8 @@ def serve_parser() -> argparse.ArgumentParser:
     option("max-stations", int, "no unknown identity registers itself once this many stations are known")
     option("call-timeout", float, "seconds to wait for a charge point's answer")
     option("log-level", str, "DEBUG, INFO, WARNING or ERROR", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    option("log-format", str, "text lines, or one JSON object per line (time, level, logger, message, station)",
+           choices=["text", "json"])
     option("hosts", int, "station-host processes; 0: one per core")
     option("ping-interval", float, "seconds between WebSocket pings; 0 disables")
     option("max-frame-size", int, "largest accepted WebSocket message in bytes")
@@ -188,7 +190,11 @@ def _raise_nofile(log: logging.Logger) -> None:
 
 
 def _serve(settings) -> int:  # type: ignore[no-untyped-def]
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from actors.logformat import formatter
+
+    logging.basicConfig(level=settings.log_level)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter(settings.log_format))
     log = logging.getLogger("csms")
     owns_metrics_dir = os.environ.get("CSMS_OWNS_METRICS_DIR") == "1"
     if not _port_free("127.0.0.1", settings.admin_port):
@@ -206,7 +212,7 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     _raise_nofile(log)
     loopback.install()
     peercred.install()
-    system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level))
+    system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level, settings.log_format))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -320,11 +326,13 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _log_defs(level: str) -> dict:
+def _log_defs(level: str, log_format: str = "text") -> dict:
+    from actors.logformat import formatter_config
+
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "formatters": {"plain": formatter_config(log_format)},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": level}},
         "root": {"handlers": ["stderr"], "level": level},
     }

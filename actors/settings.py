@@ -34,6 +34,7 @@ class Settings:
     max_stations: int = 100_000
     call_timeout: float = 30.0
     log_level: str = "INFO"
+    log_format: str = "text"  # "text" | "json" (actors.logformat)
     # Seconds between WebSocket pings from the central system; 0 disables.
     ping_interval: float = 60.0
     # Largest accepted WebSocket message, in bytes (close code 1009 above it).

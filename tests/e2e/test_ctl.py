@@ -153,3 +153,20 @@ def test_db_backup_is_an_online_consistent_copy_that_a_new_node_starts_from(csms
         assert restored.ctl_ok("tx", "show", str(tx))["meter_start"] == 100
     finally:
         restored.stop()
+
+
+def test_log_format_json_writes_one_object_per_line_naming_the_station(tmp_path_factory) -> None:
+    system = CentralSystem(tmp_path_factory.mktemp("jsonlog"), extra_args=["--log-format", "json"]).start()
+    try:
+        with ChargePoint(system.url, "JSONLOG-1") as cp:
+            assert cp.booted()["status"] == "Accepted"
+            cp.send_raw('[2,"bad-1","Heartbeat",{"mood":"grumpy"}]')  # a WARNING about this station
+            cp.wait_answer("bad-1")
+    finally:
+        system.stop()
+    lines = [line for line in system.log().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    about = [r for r in records if r.get("station") == "JSONLOG-1"]
+    assert any(r["level"] == "WARNING" for r in about), about
+    assert any("connected" in r["message"] for r in about)
