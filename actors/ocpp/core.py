@@ -50,6 +50,9 @@ class Context:
     settings: Settings
     now: datetime
     effects: list[Effect] = field(default_factory=list)
+    # Transaction ids known to be this station's (a cache the station machine keeps
+    # across calls): a MeterValues naming one needs no read to check its owner.
+    own_transactions: set[int] = field(default_factory=set)
 
     def write(self, op: str, *args: Any, **kwargs: Any) -> None:
         self.effects.append(Write(op, args, kwargs))
@@ -209,6 +212,7 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
         ctx.write("start_transaction", ctx.station_id, req, info["status"], ctx.now, transaction_id=tx_id, flags=flags)
         ctx.count("transaction_started")
         _flagged(ctx, tx_id, flags)
+    _remember_own(ctx, tx_id)
     log.info(
         "station %s connector %s: transaction %d %s (%s)",
         ctx.station_id, req["connectorId"], tx_id, "retried" if retry else "started",
@@ -245,15 +249,26 @@ FOREIGN_TRANSACTION = "transaction of another charge point"
 def meter_values(ctx: Context, req: Payload) -> Payload:
     flag = None
     tx_id = req.get("transactionId")
-    if tx_id is not None:
+    if tx_id is not None and tx_id not in ctx.own_transactions:
         owner = ctx.view.transaction_station(tx_id)
-        if owner is not None and owner != ctx.station_id:
+        if owner == ctx.station_id:
+            _remember_own(ctx, tx_id)
+        elif owner is not None:
             # Never attached to that transaction: kept for the sender, flagged (answered as usual).
             log.warning("station %s: MeterValues name transaction %s of another charge point; kept flagged",
                         ctx.station_id, tx_id)
             flag = FOREIGN_TRANSACTION
     ctx.write("record_meter_values", ctx.station_id, req, ctx.now, flag=flag)
     return {}
+
+
+OWN_TRANSACTIONS_KEPT = 16  # a station has a transaction per connector at a time
+
+
+def _remember_own(ctx: Context, tx_id: int) -> None:
+    if len(ctx.own_transactions) >= OWN_TRANSACTIONS_KEPT:
+        ctx.own_transactions.clear()
+    ctx.own_transactions.add(tx_id)
 
 
 def data_transfer(ctx: Context, req: Payload) -> Payload:

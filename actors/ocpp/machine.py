@@ -75,6 +75,7 @@ class StationMachine:
         self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.window_start = 0.0
         self.window_calls = 0
+        self.own_transactions: set[int] = set()  # core.Context.own_transactions, kept between calls
         self.meter_window_start = 0.0  # meterValue elements stored this minute (a station's volume bound)
         self.meter_window_rows = 0
 
@@ -211,7 +212,8 @@ class StationMachine:
         step.fallback = partial(self._not_stored, conn, call.message_id, action, session)
 
     def _context(self, now: datetime) -> core.Context:
-        return core.Context(view=self.view, station_id=self.station_id, settings=self.settings, now=now)
+        return core.Context(view=self.view, station_id=self.station_id, settings=self.settings, now=now,
+                            own_transactions=self.own_transactions)
 
     def _after_inbound(self, ctx: core.Context, call: ocppj.Call, reply: dict[str, Any]) -> None:
         """Bookkeeping of other profiles that a Core message triggers (reservations, profiles)."""

@@ -233,3 +233,27 @@ def test_a_station_over_its_meter_values_per_minute_gets_generic_error_until_the
     assert not [e for e in refused.effects if isinstance(e, Write)]
     # A minute after the window opened, the station may store again (and the refused one is resent).
     assert frames(m.received(1, _meter_values(1, "c2"), NOW, 61.5, 61.5).effects)[0][0] == 3
+
+
+def test_meter_values_for_the_stations_own_transaction_read_no_owner_after_the_first() -> None:
+    m = machine({"ever_accepted": 1, "last_boot_status": "Accepted"})
+    asked: list[int] = []
+    m.view.transaction_station = lambda tx: asked.append(tx) or ("CP1" if tx in (41, 77) else "OTHER")  # type: ignore[attr-defined]
+    m.connected(1, "peer", NOW, 0.0)
+    start = {"connectorId": 1, "idTag": "TAG", "meterStart": 0, "timestamp": "2026-12-04T08:59:00Z"}
+    m.received(1, json.dumps([2, "s1", "StartTransaction", start]), NOW, 0.0, 0.0)  # handed out 41
+
+    def meter(message_id: str, tx: int) -> Any:
+        return m.received(1, json.dumps([2, message_id, "MeterValues", {"connectorId": 1, "transactionId": tx,
+                          "meterValue": [{"timestamp": "2026-12-04T09:00:00Z", "sampledValue": [{"value": "1"}]}]}]),
+                          NOW, 1.0, 1.0)
+
+    for n in range(3):
+        meter(f"own-{n}", 41)
+    assert asked == []  # its own new transaction: no owner read at all
+    meter("old-1", 77)
+    meter("old-2", 77)  # started before this session: read once, then known
+    foreign = meter("foreign-1", 5)
+    assert asked == [77, 5]
+    write = next(e for e in foreign.effects if isinstance(e, Write))
+    assert write.kwargs == {"flag": "transaction of another charge point"}
