@@ -67,21 +67,32 @@ class HostFailed:
 
 @dataclass(frozen=True)
 class AcquireLeases:
-    """StationHostActor -> RegistryActor: these stations completed an upgrade here.
+    """StationHostActor -> RegistryActor: these handshakes passed admission here.
 
-    The registry records host ``index`` as the holder of each (newest wins),
-    tells any other host that held one to close that connection
-    (RevokeLeases), and answers LeasesGranted."""
+    Each ticket is (station id, the host's ticket number for that handshake).
+    The registry settles them (``actors.leases``): the newest handshake of a
+    station is granted (LeasesGranted), an older one still waiting is refused
+    (LeasesRefused), and a host that held the station before is told to close
+    that connection (RevokeLeases). The host answers 101 only after the grant."""
 
     index: int
-    station_ids: tuple[str, ...]
+    tickets: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
 class LeasesGranted:
-    """RegistryActor -> StationHostActor: serve these stations."""
+    """RegistryActor -> StationHostActor: upgrade these handshakes and serve their stations."""
 
-    station_ids: tuple[str, ...]
+    tickets: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class LeasesRefused:
+    """RegistryActor -> StationHostActor: a newer handshake of each station came:
+    answer these ones 409 with ``reason``, before any upgrade."""
+
+    tickets: tuple[tuple[str, int], ...]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -95,10 +106,11 @@ class RevokeLeases:
 
 @dataclass(frozen=True)
 class ReleaseLeases:
-    """StationHostActor -> RegistryActor: these stations' connections here ended."""
+    """StationHostActor -> RegistryActor: these stations' connections here ended;
+    each names the newest ticket the host was granted for it."""
 
     index: int
-    station_ids: tuple[str, ...]
+    tickets: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ gateway (the OCPP address), ``--hosts`` station hosts and the metrics
 exporter: any of them that dies is created again at once (repeated deaths
 back off up to ``MAX_BACKOFF``). run.py restores the registry itself.
 
-The directory: station id -> the host holding its connection, as a lease.
-A host asks for the leases of the stations that completed an upgrade on it
-(AcquireLeases); the newest connection wins, so a lease held by another host
-is revoked there (RevokeLeases: that host closes the old connection) and
-granted here. A host whose process died loses all its leases, and those
-stations are marked disconnected.
+The directory (``actors.leases``): station id -> the host holding its
+connection, as a lease. A host asks for a station's lease when a handshake
+has passed admission, before its 101 (AcquireLeases). The request settles
+for a tenth of a second: the newest of overlapping handshakes of one station
+is granted (LeasesGranted), the older ones are refused (LeasesRefused: 409,
+no upgrade), and a lease held by another host is revoked there
+(RevokeLeases: that host closes the old connection). A host whose process
+died loses all its leases, and those stations are marked disconnected.
 
 Routing: ``ctl`` asks LookupStation and gets the holding host's address (or
 None: not connected, answered at once); scheduler timers go to the holding
@@ -33,7 +35,7 @@ from typing import Any
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
-from actors import admin
+from actors import admin, leases
 from actors.errors import CommandError
 from actors.exporter import ExporterFailed, ExporterStarted, MetricsExporterActor, StartExporter
 from actors.host.actor import StationHostActor
@@ -47,6 +49,7 @@ from actors.messages import (
     HostFailed,
     HostStarted,
     LeasesGranted,
+    LeasesRefused,
     LookupStation,
     RegistryFailed,
     RegistryStarted,
@@ -71,6 +74,7 @@ log = logging.getLogger(__name__)
 GLOBAL_NAME = "csms-registry"
 HOUSEKEEPING = "housekeeping"  # every second: WAL checkpoint, orphan guard
 RESTART = "restart"
+SETTLED = "leases-settled"
 MAX_BACKOFF = 10.0
 HEALTHY_AFTER = 60.0
 
@@ -94,7 +98,7 @@ class RegistryActor(Actor):
         self.settings: Settings | None = None
         self.store: Store | None = None
         self.children: list[_Child] = []
-        self.directory: dict[str, int] = {}  # station id -> host index
+        self.directory = leases.LeaseDirectory()
         self.starter: Any = None
         self.started_at = ""
         self.port = 0
@@ -111,9 +115,7 @@ class RegistryActor(Actor):
         if isinstance(message, AcquireLeases):
             self._acquire(message, sender)
         elif isinstance(message, ReleaseLeases):
-            for station_id in message.station_ids:
-                if self.directory.get(station_id) == message.index:
-                    del self.directory[station_id]
+            self.directory.release(message.index, message.tickets)
         elif isinstance(message, LookupStation):
             self._lookup(message, sender)
         elif isinstance(message, (ScheduleTimer, CancelTimer)):
@@ -223,10 +225,9 @@ class RegistryActor(Actor):
     def _host_lost(self, index: int) -> None:
         """A host died: its connections are gone; its stations are not connected."""
         assert self.store is not None
-        lost = [sid for sid, held in self.directory.items() if held == index]
+        lost = self.directory.host_lost(index)
         now = datetime.now(timezone.utc)
         for station_id in lost:
-            del self.directory[station_id]
             try:
                 self.store.mark_connected(station_id, False, now)
             except Exception:
@@ -236,6 +237,8 @@ class RegistryActor(Actor):
     def _wakeup(self, payload: Any) -> None:
         if payload == HOUSEKEEPING:
             self._housekeeping()
+        elif isinstance(payload, tuple) and payload[:1] == (SETTLED,):
+            self._settled(payload[1])
         elif isinstance(payload, tuple) and payload[:1] == (RESTART,):
             _, role, index = payload
             child = self._child(role, index)
@@ -263,20 +266,25 @@ class RegistryActor(Actor):
     # -- the directory --------------------------------------------------------------
 
     def _acquire(self, message: AcquireLeases, sender: Any) -> None:
-        revoked: dict[int, list[str]] = {}
-        for station_id in message.station_ids:
-            held = self.directory.get(station_id)
-            if held is not None and held != message.index:
-                revoked.setdefault(held, []).append(station_id)
-            self.directory[station_id] = message.index
-        for index, station_ids in revoked.items():
-            host = self._child("host", index)
-            if host.address is not None:
-                self.send(host.address, RevokeLeases(tuple(station_ids), "replaced by a new connection"))
-        self.send(sender, LeasesGranted(message.station_ids))
+        number, refused = self.directory.request(message.index, message.tickets)
+        for index, tickets in refused.items():
+            self._tell_host(index, LeasesRefused(tuple(tickets), leases.REFUSED))
+        self.wakeupAfter(leases.SETTLE, payload=(SETTLED, number))
+
+    def _settled(self, number: int) -> None:
+        settled = self.directory.settle(number)
+        for index, station_ids in settled.revoked.items():
+            self._tell_host(index, RevokeLeases(tuple(station_ids), "replaced by a new connection"))
+        for index, tickets in settled.granted.items():
+            self._tell_host(index, LeasesGranted(tuple(tickets)))
+
+    def _tell_host(self, index: int, message: Any) -> None:
+        host = self._child("host", index)
+        if host.address is not None:
+            self.send(host.address, message)
 
     def _holder(self, station_id: str) -> Any:
-        index = self.directory.get(station_id)
+        index = self.directory.holder(station_id)
         return self._child("host", index).address if index is not None else None
 
     def _lookup(self, message: LookupStation, sender: Any) -> None:

@@ -40,6 +40,7 @@ from actors.messages import (
     HostFailed,
     HostStarted,
     LeasesGranted,
+    LeasesRefused,
     ReleaseLeases,
     RetireStation,
     RevokeLeases,
@@ -97,12 +98,20 @@ class StationHostActor(Actor):
     def _dispatch(self, message: Any, sender: Any) -> None:
         if isinstance(message, WatchMessage):
             self._drain()
-        elif isinstance(message, (SendCall, TimerFired, RevokeLeases, RetireStation, GetStationState)):
+        elif isinstance(message, (SendCall, TimerFired, RetireStation, GetStationState)):
             if self.worker is not None:
                 self.worker.put(FromActor(message, sender))
         elif isinstance(message, LeasesGranted):
             if self.loop is not None:
-                self.loop.granted(message.station_ids)
+                self.loop.granted(message.tickets)
+        elif isinstance(message, LeasesRefused):
+            if self.loop is not None:
+                self.loop.refused(message.tickets, message.reason)
+        elif isinstance(message, RevokeLeases):
+            # Through the loop, in order with the grants before it: a handshake granted
+            # but not yet upgraded is refused there, open connections go to the writer.
+            if self.loop is not None:
+                self.loop.revoked(message)
         elif isinstance(message, WakeupMessage) and message.payload == ORPHAN_CHECK:
             self._orphan_check()
         elif isinstance(message, StartHost):
@@ -122,8 +131,8 @@ class StationHostActor(Actor):
         self.worker = HostWorker(self.settings, release=self._release)
         self.loop = HostLoop(
             self.settings, self.worker,
-            request_lease=lambda sid: self.outbox.put("acquire", None, sid),
-            release_lease=lambda sid: self.outbox.put("release", None, sid),
+            request_lease=lambda ticket: self.outbox.put("acquire", None, ticket),
+            release_lease=lambda ticket: self.outbox.put("release", None, ticket),
         )
         _tune_gc()
         self.worker.start()
@@ -144,8 +153,8 @@ class StationHostActor(Actor):
             self.outbox.put("tell", address, message)
 
     def _drain(self) -> None:
-        acquire: list[str] = []
-        release: list[str] = []
+        acquire: list[tuple[str, int]] = []
+        release: list[tuple[str, int]] = []
         for kind, address, item in self.outbox.take():
             if kind == "acquire":
                 acquire.append(item)

@@ -17,10 +17,15 @@ module configures it and decides admission:
 | unknown identity past a cap (per minute, in total)    | accept: 503 with ``Retry-After``; pending: 404, not listed; logged once a minute |
 | password set, Authorization missing or wrong          | 401 with ``WWW-Authenticate: Basic``     |
 | too many failed logins of the identity or the address | 429 with ``Retry-After``, before hashing (``gateway.throttle``) |
+| a newer handshake of the same identity came meanwhile | 409, before any upgrade (``actors.leases``) |
+| no lease from the registry within ``LEASE_WAIT``      | 503 with ``Retry-After``                 |
 | otherwise                                             | 101 with ``Sec-WebSocket-Protocol: ocpp1.6`` |
 
-After the upgrade the host asks the registry for the station's lease (newest
-connection wins, also across hosts) and only then serves it. Frames go to the
+Before the 101 the host asks the registry for the station's lease, with a
+ticket of its own for this handshake, and upgrades only once it is granted:
+of overlapping handshakes of one identity (on any host) the newest is
+upgraded and the others are answered 409; a connection upgraded earlier is
+closed when a newer one is granted (newest wins). Frames go to the
 host's writer (``actors.host.worker``) as they arrive; what the writer
 releases after its commit comes back here with ``deliver``. Nothing on this
 loop sleeps, waits for a lock or blocks on a socket: the station lookup and
@@ -51,12 +56,14 @@ import metrics
 from actors.host.worker import (
     CallTimedOut,
     Closed,
+    FromActor,
     HostWorker,
     Opened,
     PendingAttempt,
     Received,
     Turn,
 )
+from actors.messages import RevokeLeases
 from actors.settings import Settings
 from gateway import handshake
 from gateway.throttle import LoginThrottle
@@ -64,7 +71,11 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 
-LEASE_TIMEOUT = 30.0  # a reconnect storm of thousands queues many lease requests
+# Seconds a handshake waits for its lease before it is answered 503: within websockets'
+# open_timeout (10 s), which would drop it without an answer.
+LEASE_WAIT = 8.0
+# Seconds a granted handshake has to complete its upgrade before its lease is given back.
+CLAIM_TIMEOUT = 10.0
 WRITE_BUFFER_LIMIT = 4 * 1024 * 1024  # a charge point that stops reading is dropped past this
 # Connections the kernel may hold ready for one host to accept. A reconnect storm
 # (10,000 stations at once) overflowed the queue thousands of times while asyncio's
@@ -134,8 +145,8 @@ class HostLoop:
     """The loop thread of one station host."""
 
     def __init__(
-        self, settings: Settings, worker: HostWorker, *, request_lease: Callable[[str], None],
-        release_lease: Callable[[str], None],
+        self, settings: Settings, worker: HostWorker, *, request_lease: Callable[[tuple[str, int]], None],
+        release_lease: Callable[[tuple[str, int]], None],
     ) -> None:
         self.settings = settings
         self.worker = worker
@@ -147,7 +158,11 @@ class HostLoop:
         self.server: Server | None = None
         self.ready = threading.Event()
         self.failure: str | None = None
-        self.leases: dict[str, list[asyncio.Future[bool]]] = {}
+        # Handshakes waiting for their lease, or granted and not yet upgraded:
+        # station -> ticket number -> ticket. Numbers grow across restarts of the host.
+        self.tickets: dict[str, dict[int, _Ticket]] = {}
+        self.ticket_numbers = itertools.count(time.time_ns() // 1000)
+        self.granted_max: dict[str, int] = {}  # station -> the newest ticket granted here
         self.links: dict[str, set[WsLink]] = {}
         self.numbers = itertools.count(1)
         # Admission checks (storage reads, password hashes) run on AUTH_THREADS threads
@@ -191,9 +206,17 @@ class HostLoop:
         if turn.sends or turn.closes or turn.timeouts:
             self.loop.call_soon_threadsafe(self._deliver, turn)
 
-    def granted(self, station_ids: tuple[str, ...]) -> None:
+    def granted(self, tickets: tuple[tuple[str, int], ...]) -> None:
         """From the host actor: the registry granted these leases (thread-safe)."""
-        self.loop.call_soon_threadsafe(self._granted, station_ids)
+        self.loop.call_soon_threadsafe(self._granted, tickets)
+
+    def refused(self, tickets: tuple[tuple[str, int], ...], reason: str) -> None:
+        """From the host actor: newer handshakes of these stations came (thread-safe)."""
+        self.loop.call_soon_threadsafe(self._refused, tickets, reason)
+
+    def revoked(self, message: RevokeLeases) -> None:
+        """From the host actor: these stations are served by another host now (thread-safe)."""
+        self.loop.call_soon_threadsafe(self._revoked, message)
 
     # -- on the loop ---------------------------------------------------------------------
 
@@ -251,11 +274,80 @@ class HostLoop:
         for station_id, message_id, seconds in turn.timeouts:
             self.loop.call_later(seconds, self.worker.put, CallTimedOut(station_id, message_id))
 
-    def _granted(self, station_ids: tuple[str, ...]) -> None:
-        for station_id in station_ids:
-            for future in self.leases.pop(station_id, []):
-                if not future.done():
-                    future.set_result(True)
+    def _granted(self, tickets: tuple[tuple[str, int], ...]) -> None:
+        for station_id, number in tickets:
+            self.granted_max[station_id] = max(self.granted_max.get(station_id, 0), number)
+            ticket = self.tickets.get(station_id, {}).get(number)
+            if ticket is None:  # its handshake gave up meanwhile
+                self._release_if_unused(station_id)
+                continue
+            ticket.granted = True
+            if not ticket.answer.done():
+                ticket.answer.set_result(None)
+
+    def _refused(self, tickets: tuple[tuple[str, int], ...], reason: str) -> None:
+        for station_id, number in tickets:
+            ticket = self.tickets.get(station_id, {}).get(number)
+            if ticket is not None and not ticket.answer.done():
+                ticket.answer.set_result(reason)
+
+    def _revoked(self, message: RevokeLeases) -> None:
+        """Every lease of these stations granted here so far is another host's now
+        (the registry's messages arrive in order): refuse what is not upgraded yet,
+        close what is."""
+        connected = []
+        for station_id in message.station_ids:
+            self.granted_max.pop(station_id, None)
+            for ticket in self.tickets.get(station_id, {}).values():
+                if ticket.granted:
+                    ticket.revoked = message.reason
+            if station_id in self.links:
+                connected.append(station_id)
+        if connected:
+            self.worker.put(FromActor(RevokeLeases(tuple(connected), message.reason), None))
+
+    async def _lease(self, connection: ServerConnection, station_id: str) -> Response | None:
+        """Ask the registry for the station's lease and wait for it: no 101 before it is granted."""
+        ticket = _Ticket(station_id, next(self.ticket_numbers), self.loop.create_future())
+        self.tickets.setdefault(station_id, {})[ticket.number] = ticket
+        self.request_lease((station_id, ticket.number))
+        try:
+            refusal = await asyncio.wait_for(asyncio.shield(ticket.answer), LEASE_WAIT)
+        except asyncio.TimeoutError:
+            self._drop_ticket(ticket)
+            log.warning("station %s: no lease from the registry within %ss", station_id, LEASE_WAIT)
+            response = self._refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE, "try again later", station_id)
+            response.headers["Retry-After"] = "5"
+            return response
+        refusal = refusal or ticket.revoked  # granted, then taken by a newer one before the upgrade
+        if refusal is not None:
+            self._drop_ticket(ticket)
+            return self._refuse(connection, HTTPStatus.CONFLICT, refusal, station_id)
+        connection.csms_ticket = ticket  # type: ignore[attr-defined]
+        self.loop.call_later(CLAIM_TIMEOUT, self._unclaimed, ticket)
+        return None
+
+    def _drop_ticket(self, ticket: _Ticket) -> None:
+        """Forget a handshake's ticket; give its station's lease back if nothing here uses it."""
+        mine = self.tickets.get(ticket.station_id)
+        if mine is None or mine.pop(ticket.number, None) is None:
+            return
+        if not mine:
+            del self.tickets[ticket.station_id]
+        self._release_if_unused(ticket.station_id)
+
+    def _unclaimed(self, ticket: _Ticket) -> None:
+        """A granted handshake that never became a connection (the upgrade failed)."""
+        if ticket.number in self.tickets.get(ticket.station_id, {}):
+            log.info("station %s: granted handshake was not completed; lease given back", ticket.station_id)
+            self._drop_ticket(ticket)
+
+    def _release_if_unused(self, station_id: str) -> None:
+        if station_id in self.links or any(t.granted for t in self.tickets.get(station_id, {}).values()):
+            return
+        number = self.granted_max.pop(station_id, None)
+        if number is not None:
+            self.release_lease((station_id, number))
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         try:
@@ -276,8 +368,7 @@ class HostLoop:
             if retry_after is not None:
                 response.headers["Retry-After"] = str(retry_after)
             return response
-        connection.csms_station_id = station_id  # type: ignore[attr-defined]
-        return None
+        return await self._lease(connection, station_id)
 
     def _refuse(self, connection: ServerConnection, status: HTTPStatus, reason: str, station_id: str) -> Response:
         log.info("connection for %s from %s refused: %d %s", station_id, _peer(connection), status, reason)
@@ -355,17 +446,18 @@ class HostLoop:
         return store
 
     async def _connection(self, ws: ServerConnection) -> None:
-        station_id: str = ws.csms_station_id  # type: ignore[attr-defined]
-        link = WsLink(ws, _peer(ws), next(self.numbers))
-        future: asyncio.Future[bool] = self.loop.create_future()
-        self.leases.setdefault(station_id, []).append(future)
-        self.request_lease(station_id)
-        try:
-            await asyncio.wait_for(future, LEASE_TIMEOUT)
-        except asyncio.TimeoutError:
-            log.warning("station %s: no lease from the registry within %ss; closing", station_id, LEASE_TIMEOUT)
-            await ws.close(1013, "try again later")
+        ticket: _Ticket = ws.csms_ticket  # type: ignore[attr-defined]
+        station_id = ticket.station_id
+        mine = self.tickets.get(station_id, {})
+        mine.pop(ticket.number, None)  # claimed: from now on the connection holds the lease
+        if not mine:
+            self.tickets.pop(station_id, None)
+        if ticket.revoked is not None:  # a newer connection was granted after this upgrade
+            log.info("station %s: connection from %s %s", station_id, _peer(ws), ticket.revoked)
+            metrics.connection_event("replaced")
+            await ws.close(1000, ticket.revoked)
             return
+        link = WsLink(ws, _peer(ws), next(self.numbers))
         held = self.links.setdefault(station_id, set())
         held.add(link)
         put = self.worker.put
@@ -382,7 +474,20 @@ class HostLoop:
             held.discard(link)
             if not held:
                 del self.links[station_id]
-                self.release_lease(station_id)
+                self._release_if_unused(station_id)
+
+
+class _Ticket:
+    """One handshake's request for its station's lease."""
+
+    __slots__ = ("station_id", "number", "answer", "granted", "revoked")
+
+    def __init__(self, station_id: str, number: int, answer: asyncio.Future[str | None]) -> None:
+        self.station_id = station_id
+        self.number = number
+        self.answer = answer  # None: granted; else why it was refused
+        self.granted = False
+        self.revoked: str | None = None  # granted, then revoked before the connection was served
 
 
 class NewcomerCap:

@@ -7,7 +7,12 @@ could not manage must be refused before that, with HTTP 400.
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 import pytest
+from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -218,3 +223,73 @@ def test_the_caps_on_unknown_identities_bite_and_say_so(tmp_path_factory) -> Non
             assert known.booted()["status"] == "Accepted"
     finally:
         accepting.stop()
+
+
+# -- one identity, several connections (issue 9, "Admission") ----------------------------------
+
+
+async def _connect_at_once(url: str, count: int) -> list[tuple[int, Any]]:
+    """Open ``count`` connections to ``url`` at once: (101, the connection) or (HTTP status, None)."""
+
+    async def one() -> tuple[int, Any]:
+        try:
+            return 101, await async_connect(url, subprotocols=["ocpp1.6"], open_timeout=15)  # type: ignore[list-item]
+        except InvalidStatus as refused:
+            return refused.response.status_code, None
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def _served(ws: Any, station_id: str) -> dict:
+    """A BootNotification over ``ws``, answered; then nothing closes it within a second."""
+    await ws.send(json.dumps([2, "boot-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
+    answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert answer[:2] == [3, "boot-1"], answer
+    with pytest.raises(asyncio.TimeoutError):  # no close frame, no replacement, nothing
+        await asyncio.wait_for(ws.recv(), 1.0)
+    return answer[2]
+
+
+def test_overlapping_handshakes_of_one_identity_upgrade_one_and_refuse_the_others_with_409(
+    tmp_path_factory,
+) -> None:
+    # Two hosts: the kernel spreads the connections over both, so the lease decides across processes.
+    system = CentralSystem(tmp_path_factory.mktemp("twins"), extra_args=["--hosts", "2"]).start()
+
+    async def attempt(station_id: str) -> list[int]:
+        outcomes = await _connect_at_once(f"{system.url}/{station_id}", 8)
+        upgraded = [ws for status, ws in outcomes if status == 101]
+        try:
+            assert len(upgraded) == 1, [status for status, _ in outcomes]
+            assert (await _served(upgraded[0], station_id))["status"] == "Accepted"
+        finally:
+            for ws in upgraded:
+                await ws.close()
+        return sorted(status for status, _ in outcomes)
+
+    try:
+        for round_ in range(3):
+            station_id = f"TWIN-{round_}"
+            assert asyncio.run(attempt(station_id)) == [101] + [409] * 7
+        log = system.log()
+        assert "replaced by a new connection" not in log  # no 101 was taken back
+        refused = [line for line in log.splitlines() if "refused: 409" in line and "TWIN-0" in line]
+        assert len(refused) == 7 and all("a newer connection of this charge point" in line for line in refused)
+    finally:
+        system.stop()
+
+
+def test_a_connection_upgraded_before_a_newer_one_is_closed_and_the_newer_one_is_served(
+    csms: CentralSystem, station_id: str
+) -> None:
+    older = ChargePoint(csms.url, station_id).connect()
+    try:
+        older.booted()
+        with ChargePoint(csms.url, station_id) as newer:
+            assert older.closed.wait(10), "the older connection stayed open"
+            assert older.ws is not None and older.ws.close_code == 1000
+            assert older.ws.close_reason == "replaced by a new connection"
+            assert "currentTime" in newer.call("Heartbeat", {})
+            assert csms.ctl_ok("station", "show", station_id)["station"]["connected"] is True
+    finally:
+        older.close()

@@ -40,6 +40,7 @@ SAMPLES: dict[Any, Any] = {
     str | None: "text",
     tuple[str, ...]: ("CP1", "CP 2"),
     tuple[Any, ...]: (("an", "address"), ("another", "address")),
+    tuple[tuple[str, int], ...]: (("CP1", 7), ("CP 2", 8)),
 }
 
 
