@@ -115,6 +115,10 @@ def serve_parser() -> argparse.ArgumentParser:
     option("log-format", str, "text lines, or one JSON object per line (time, level, logger, message, station)",
            choices=["text", "json"])
     option("hosts", int, "station-host processes; 0: one per core")
+    option("tls-cert", str, "server certificate (PEM): --port serves wss:// (TLS 1.2 or newer)")
+    option("tls-key", str, "the server certificate's private key (PEM; RSA >= 2048 bits or EC >= 224)")
+    option("tls-client-ca", str, "CA bundle (PEM) client certificates must chain to (security profile 3)")
+    option("plain-port", int, "an extra plain ws:// port for security profiles 0 and 1 when --port is TLS; 0: none")
     option("ping-interval", float, "seconds between WebSocket pings; 0 disables")
     option("max-frame-size", int, "largest accepted WebSocket message in bytes")
     option("max-call-rate", int, "CALLs per second a connection may send before it is closed 1008; 0 disables")
@@ -146,7 +150,32 @@ def build_settings(argv: list[str]):  # type: ignore[no-untyped-def]
     values["parent_pid"] = os.getpid()
     if values.get("hosts", 0) <= 0:
         values["hosts"] = os.cpu_count() or 1
+    problem = _tls_problem(values)
+    if problem:
+        serve_parser().exit(2, f"run.py serve: error: {problem}\n")
     return Settings(**values)
+
+
+def _tls_problem(values: dict) -> str | None:  # type: ignore[type-arg]
+    """Why the TLS options cannot serve, or None (checked before anything starts)."""
+    cert, key = values.get("tls_cert", ""), values.get("tls_key", "")
+    if not (cert or key):
+        if values.get("tls_client_ca"):
+            return "--tls-client-ca needs --tls-cert and --tls-key (client certificates are checked over TLS)"
+        if values.get("plain_port"):
+            return "--plain-port is for a plain port beside a TLS --port: give --tls-cert and --tls-key"
+        return None
+    if not (cert and key):
+        return "--tls-cert and --tls-key go together"
+    if values.get("plain_port") == values.get("port"):
+        return "--plain-port must differ from --port"
+    from gateway.tls import TlsConfigError, server_context
+
+    try:
+        server_context(cert, key, values.get("tls_client_ca", ""))
+    except TlsConfigError as exc:
+        return str(exc)
+    return None
 
 
 def serve(argv: list[str]) -> int:
@@ -241,9 +270,11 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
         ready = start_registry()
         admin_pid = _parent_of(ready.pid)
         log.info(
-            "central system ready: OCPP ws://%s:%d/<chargePointId> on %d station hosts, metrics http://%s:%d/metrics, "
+            "central system ready: OCPP %s://%s:%d/<chargePointId>%s on %d station hosts, metrics http://%s:%d/metrics, "
             "admin port %d (loopback), db %s",
-            settings.host, ready.port, settings.hosts, settings.host, settings.metrics_port, settings.admin_port, settings.db,
+            "wss" if settings.tls_cert else "ws", settings.host, ready.port,
+            f" and ws://{settings.host}:{settings.plain_port}/<chargePointId>" if settings.plain_port else "",
+            settings.hosts, settings.host, settings.metrics_port, settings.admin_port, settings.db,
         )
         while not stop.wait(0.5):
             if _alive(ready.pid):

@@ -111,12 +111,22 @@ def _choice(value: str | None, choices: tuple[str, ...], name: str) -> str | Non
 
 
 def station_add(store: Store, args: Args, now: datetime) -> Result:
+    station_id = _station_id(args, new=True)
+    password = _text(args, "password", required=False)
+    profile = _int(args, "security_profile", minimum=0)
+    if profile is not None and profile > 3:
+        raise AdminError("security_profile must be 0, 1, 2 or 3")
+    if profile in (1, 2) and password is None:
+        known = store.get_station(station_id)
+        if known is None or not known["has_password"]:
+            raise AdminError(f"security profile {profile} is HTTP Basic authentication: give the station a --password")
     return store.upsert_station(
-        _station_id(args, new=True),
-        password=_text(args, "password", required=False),
+        station_id,
+        password=password,
         registration=_choice(_text(args, "registration", required=False), REGISTRATIONS,
                              "registration"),
         connectors=_int(args, "connectors", minimum=0),
+        security_profile=profile,
         now=now,
     )
 

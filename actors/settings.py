@@ -55,6 +55,13 @@ class Settings:
     metrics_dir: str = ""
     # PID of the run.py process; the registry stops the system if it dies.
     parent_pid: int = 0
+    # TLS on --port (security profiles 2 and 3): server certificate and key (PEM), and the
+    # CA bundle client certificates must chain to (profile 3). Empty: plain ws://.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    # An extra plain ws:// port for profiles 0 and 1 while --port is TLS; 0: none.
+    plain_port: int = 0
     # Station-host processes (``--hosts``); 0 means one per core.
     hosts: int = 0
     # Label the per-station gauges with station ids (cardinality!).

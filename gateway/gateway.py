@@ -58,23 +58,29 @@ class GatewayActor(Actor):
     def __init__(self) -> None:
         super().__init__()
         self.sock: socket.socket | None = None
+        self.plain: socket.socket | None = None  # --plain-port beside a TLS --port
 
     def receiveMessage(self, message: Any, sender: Any) -> None:
         if isinstance(message, StartGateway):
             self._start(message, sender)
-        elif isinstance(message, ActorExitRequest) and self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        elif isinstance(message, ActorExitRequest):
+            for sock in (self.sock, self.plain):
+                if sock is not None:
+                    sock.close()
+            self.sock = self.plain = None
 
     def _start(self, message: StartGateway, sender: Any) -> None:
         settings = message.settings
         logging.getLogger().setLevel(settings.log_level)
-        if self.sock is None:
-            try:
-                self.sock = reserve(settings.host, settings.port, probe_first=not message.rejoin)
-            except OSError as exc:
-                self.send(sender, GatewayFailed(f"cannot listen on {settings.host}:{settings.port}: {exc}"))
-                return
+        wanted = [("sock", settings.port)] + ([("plain", settings.plain_port)] if settings.plain_port else [])
+        for attr, number in wanted:
+            if getattr(self, attr) is None:
+                try:
+                    setattr(self, attr, reserve(settings.host, number, probe_first=not message.rejoin))
+                except OSError as exc:
+                    self.send(sender, GatewayFailed(f"cannot listen on {settings.host}:{number}: {exc}"))
+                    return
+        assert self.sock is not None
         port = self.sock.getsockname()[1]
         log.info("gateway: OCPP address %s:%d reserved for the station hosts", settings.host, port)
         self.send(sender, GatewayStarted(port))

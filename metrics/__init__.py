@@ -20,6 +20,7 @@ Recording (cheap; labels are bounded, never idTags or station ids)::
     energy_delivered(wh)
     connection_event(event)               # "opened" | "closed" | "replaced" | "rejected"
     login_failure(reason)                 # "wrong-credentials" | "throttled"
+    security_refusal(reason)              # "tls-handshake" | "certificate-identity" | "security-profile"
 
     with batched(): ...                   # this thread's recordings added up, written at the end
 
@@ -40,6 +41,7 @@ from metrics.catalogue import (
     energy_delivered,
     login_failure,
     message,
+    security_refusal,
     transaction_flagged,
     transaction_started,
     transaction_stopped,
@@ -59,6 +61,7 @@ __all__ = [
     "login_failure",
     "message",
     "render",
+    "security_refusal",
     "transaction_flagged",
     "transaction_started",
     "transaction_stopped",

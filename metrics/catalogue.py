@@ -49,6 +49,7 @@ __all__ = [
     "energy_delivered",
     "login_failure",
     "message",
+    "security_refusal",
     "transaction_flagged",
     "transaction_started",
     "transaction_stopped",
@@ -216,6 +217,14 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.security_refusals = Counter(
+            "csms_security_refusals",
+            "Connections refused for their security: tls-handshake (old protocol, no common cipher "
+            "suite, a client certificate that does not verify), certificate-identity (a client "
+            "certificate for another identity), security-profile (below the station's own).",
+            ["reason"],
+            registry=registry,
+        )
         self.connections = Counter(
             "csms_connection_events",
             "Charge point connection events (opened, closed, replaced, rejected).",
@@ -314,6 +323,10 @@ class Metrics:
         """Count one failed login: wrong-credentials or throttled."""
         self._inc(self._child(self.login_failures, (reason,)))
 
+    def security_refusal(self, reason: str) -> None:
+        """Count one connection refused for its security (reasons: see the metric's help)."""
+        self._inc(self._child(self.security_refusals, (reason,)))
+
 
 DEFAULT = Metrics(registry=REGISTRY)
 
@@ -325,5 +338,6 @@ transaction_stopped = DEFAULT.transaction_stopped
 energy_delivered = DEFAULT.energy_delivered
 connection_event = DEFAULT.connection_event
 login_failure = DEFAULT.login_failure
+security_refusal = DEFAULT.security_refusal
 transaction_flagged = DEFAULT.transaction_flagged
 batched = DEFAULT.batched

@@ -275,6 +275,11 @@ def m011_transaction_flags(db: Database) -> None:
     db.execute("ALTER TABLE transactions ADD COLUMN flags TEXT")
 
 
+def m012_security_profiles(db: Database) -> None:
+    """The lowest OCPP security profile (0-3) each station may connect with."""
+    db.execute("ALTER TABLE stations ADD COLUMN security_profile INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -287,6 +292,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m009_meter_value_flags,
     m010_pending_stations,
     m011_transaction_flags,
+    m012_security_profiles,
 )
 
 

@@ -13,6 +13,7 @@ from storage.timefmt import iso, normalize
 log = logging.getLogger(__name__)
 
 REGISTRATIONS = ("accepted", "pending", "rejected")
+SECURITY_PROFILES = (0, 1, 2, 3)  # OCPP security white paper: plain; Basic; Basic over TLS; client certificate
 
 # BootNotification.req field -> stations column.
 BOOT_FIELDS = {
@@ -32,7 +33,7 @@ _PUBLIC = (
     "disconnected_at, last_seen, vendor, model, serial, charge_box_serial, "
     "firmware_version, iccid, imsi, meter_type, meter_serial, last_boot_at, "
     "last_boot_status, diagnostics_status, diagnostics_status_at, firmware_status, "
-    "firmware_status_at, created_at, password_hash IS NOT NULL AS has_password"
+    "firmware_status_at, created_at, security_profile, password_hash IS NOT NULL AS has_password"
 )
 
 
@@ -55,15 +56,19 @@ class StationsMixin(StoreBase):
         password: str | None = None,
         registration: str | None = None,
         connectors: int | None = None,
+        security_profile: int | None = None,
         now: datetime | None = None,
     ) -> Row:
         """Create the station or update it; unspecified fields keep their value.
 
-        Raises ValueError for a registration outside accepted/pending/rejected
-        or a negative connector count. Returns the station as ``get_station``.
+        Raises ValueError for a registration outside accepted/pending/rejected,
+        a negative connector count or a security profile outside 0-3. Returns
+        the station as ``get_station``.
         """
         if registration is not None and registration not in REGISTRATIONS:
             raise ValueError(f"registration must be one of {REGISTRATIONS}")
+        if security_profile is not None and security_profile not in SECURITY_PROFILES:
+            raise ValueError("security profile must be 0, 1, 2 or 3")
         if connectors is not None and (not isinstance(connectors, int) or connectors < 0):
             raise ValueError("connectors must be a non-negative integer")
         created = iso(now or datetime.now(timezone.utc))
@@ -74,6 +79,8 @@ class StationsMixin(StoreBase):
             changes["registration"] = registration
         if connectors is not None:
             changes["connectors"] = connectors
+        if security_profile is not None:
+            changes["security_profile"] = security_profile
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO stations (id, created_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING",
@@ -107,6 +114,12 @@ class StationsMixin(StoreBase):
         if found is None or found[0] is None or password is None:
             return False
         return verify_password(password, found[0], found[1])
+
+    def raise_security_profile(self, station_id: str, profile: int) -> None:
+        """The station was upgraded to ``profile``: never accept a lower one again (WP A05.FR.09)."""
+        self.conn.execute(
+            "UPDATE stations SET security_profile = MAX(security_profile, ?) WHERE id = ?", [profile, station_id]
+        )
 
     def station_requires_password(self, station_id: str) -> bool:
         """True when a password is configured for the station.

@@ -34,6 +34,9 @@ def add_data_commands(sub: Any) -> None:
     p.add_argument("--password")
     p.add_argument("--registration", choices=["accepted", "pending", "rejected"])
     p.add_argument("--connectors", type=int)
+    p.add_argument("--security-profile", type=int, choices=[0, 1, 2, 3],
+                   help="the lowest security profile it may connect with: 0 plain ws, 1 Basic auth, "
+                        "2 Basic auth over wss, 3 client certificate (CN = identity) over wss")
     p = station.add_parser("set-password", help="set the HTTP Basic password (stored salted and hashed)")
     p.add_argument("id")
     p.add_argument("password", nargs="?",

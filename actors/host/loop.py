@@ -39,12 +39,13 @@ import itertools
 import logging
 import queue
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -65,7 +66,7 @@ from actors.host.worker import (
 )
 from actors.messages import RevokeLeases
 from actors.settings import Settings
-from gateway import handshake
+from gateway import handshake, tls
 from gateway.throttle import LoginThrottle
 from storage import Store
 
@@ -155,7 +156,9 @@ class HostLoop:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="station-loop", daemon=True)
         self.sock: socket.socket | None = None
-        self.server: Server | None = None
+        self.plain_sock: socket.socket | None = None  # --plain-port beside a TLS --port
+        self.tls: ssl.SSLContext | None = None
+        self.servers: list[Server] = []
         self.ready = threading.Event()
         self.failure: str | None = None
         # Handshakes waiting for their lease, or granted and not yet upgraded:
@@ -170,7 +173,7 @@ class HostLoop:
         # cost a concurrent.futures.Future (with its Condition) and a chained
         # asyncio future per handshake, 11% of a host's GIL time in a
         # 10,000-station connection storm (py-spy --gil).
-        self.auth_queue: queue.SimpleQueue[tuple[str, str, Headers, asyncio.Future[Admission]] | None] = queue.SimpleQueue()
+        self.auth_queue: queue.SimpleQueue[tuple[str, str, Headers, Security, asyncio.Future[Admission]] | None] = queue.SimpleQueue()
         self.throttle = LoginThrottle()
         self.newcomers = NewcomerCap(settings)
         self.auth_threads = [
@@ -182,10 +185,19 @@ class HostLoop:
 
     def start(self, timeout: float = 10.0) -> str | None:
         """Bind and start serving; None when listening, else why not."""
+        settings = self.settings
+        if settings.tls_cert:
+            try:
+                self.tls = tls.server_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca,
+                                              on_failure=lambda reason: metrics.security_refusal("tls-handshake"))
+            except tls.TlsConfigError as exc:
+                return str(exc)
         try:
-            self.sock = listening_socket(self.settings.host, self.settings.port)
+            self.sock = listening_socket(settings.host, settings.port)
+            if settings.plain_port:
+                self.plain_sock = listening_socket(settings.host, settings.plain_port)
         except OSError as exc:
-            return f"cannot listen on {self.settings.host}:{self.settings.port}: {exc}"
+            return f"cannot listen on {settings.host}:{settings.port}: {exc}"
         for thread in self.auth_threads:
             thread.start()
         self.thread.start()
@@ -240,9 +252,19 @@ class HostLoop:
         # and every connection at INFO, which the station actors log already.
         quiet = logging.getLogger("websockets.csms")
         quiet.setLevel(logging.WARNING)
-        self.server = await serve(
+        listeners: list[tuple[socket.socket | None, ssl.SSLContext | None]] = [(self.sock, self.tls)]
+        if self.plain_sock is not None:
+            listeners.append((self.plain_sock, None))
+        for sock, context in listeners:
+            self.servers.append(await self._listen(sock, context, ping, quiet))
+
+    async def _listen(self, sock: socket.socket | None, context: ssl.SSLContext | None, ping: float | None,
+                      quiet: logging.Logger) -> Server:
+        return await serve(
             self._connection,
-            sock=self.sock,
+            sock=sock,
+            ssl=context,
+            ssl_handshake_timeout=10.0 if context is not None else None,
             backlog=LISTEN_BACKLOG,  # asyncio listens again on a given socket, with 100 unless told
             process_request=self._admit,
             select_subprotocol=_select_subprotocol,
@@ -257,8 +279,8 @@ class HostLoop:
         )
 
     def _stop_serving(self) -> None:
-        if self.server is not None:
-            self.server.close(close_connections=False)
+        for server in self.servers:
+            server.close(close_connections=False)
         self.loop.call_later(1.0, self.loop.stop)  # time for the close frames to go out
 
     def _deliver(self, turn: Turn) -> None:
@@ -361,7 +383,9 @@ class HostLoop:
             # OCPP-J §3.2 and TC_088: no ocpp1.6 offered -> refused before the upgrade.
             return self._refuse(connection, HTTPStatus.BAD_REQUEST, "subprotocol ocpp1.6 required", station_id)
         answer: asyncio.Future[Admission] = self.loop.create_future()
-        self.auth_queue.put((station_id, _host_of(connection), request.headers, answer))
+        ssl_object = connection.transport.get_extra_info("ssl_object")
+        security = Security(ssl_object is not None, tls.certificate_identity(ssl_object))
+        self.auth_queue.put((station_id, _host_of(connection), request.headers, security, answer))
         status, reason, retry_after = await answer
         if status:
             response = self._refuse(connection, HTTPStatus(status), reason, station_id)
@@ -384,9 +408,9 @@ class HostLoop:
             item = self.auth_queue.get()
             batch = []
             while item is not None:
-                station_id, address, headers, answer = item
+                station_id, address, headers, security, answer = item
                 try:
-                    result = self._authorise(station_id, address, headers)
+                    result = self._authorise(station_id, address, headers, security)
                 except Exception:
                     log.exception("station %s: admission check failed", station_id)
                     result = (503, "try again later", None)
@@ -404,10 +428,12 @@ class HostLoop:
             if item is None:
                 return
 
-    def _authorise(self, station_id: str, address: str, headers: Headers) -> Admission:
-        """In the auth pool: known or admissible, and HTTP Basic. Status 0 means admitted."""
+    def _authorise(self, station_id: str, address: str, headers: Headers, security: Security) -> Admission:
+        """In the auth pool: known or admissible, authenticated, and at the station's
+        security profile or above. Status 0 means admitted."""
         store = self._store()
-        if store.get_station(station_id) is None:
+        station = store.get_station(station_id)
+        if station is None:
             mode = self.settings.unknown_stations
             if mode == "pending":
                 if store.is_pending(station_id) or self.newcomers.admit(store, mode):
@@ -420,23 +446,49 @@ class HostLoop:
             # Admitted; its row is written by the writer when the connection opens
             # (actors.host.station), in one group commit with the rest of that turn.
             return 0, "", None
-        if store.station_requires_password(station_id):
-            now = time.monotonic()
-            wait = self.throttle.retry_after(station_id, address, now)
-            if wait is not None:  # answered before any hash: a flood costs the other stations nothing
-                metrics.login_failure("throttled")
-                return 429, "too many failed logins; try again later", wait
-            credentials = handshake.basic_credentials(headers.get("Authorization"))
-            if credentials is None:
-                return 401, "authorization required", None  # a first try without credentials is no guess
-            user, password = credentials
-            if user != station_id or not store.check_password(station_id, password):
-                failures = self.throttle.failed(station_id, address, now)
-                metrics.login_failure("wrong-credentials")
-                log.warning("station %s: failed login from %s (%d in a row)", station_id, address, failures)
-                return 401, "invalid credentials", None
-            self.throttle.succeeded(station_id)
+        if security.certificate_identity is not None and security.certificate_identity != station_id:
+            # WP A00.FR.403-408: the certificate's CN is the charge point's identity.
+            return self._insecure(station_id, address, "certificate-identity",
+                                  f"client certificate is for {security.certificate_identity!r}")
+        if security.certificate_identity == station_id:
+            profile = 3  # a client certificate verified against --tls-client-ca, for this identity
+        elif station["has_password"]:
+            refused = self._check_password(station_id, address, headers, store)
+            if refused is not None:
+                return refused
+            profile = 2 if security.tls else 1
+        else:
+            profile = 0
+        required = int(station["security_profile"])
+        if profile < required:
+            return self._insecure(station_id, address, "security-profile",
+                                  f"security profile {required} required, the connection has {profile}")
         return 0, "", None
+
+    def _check_password(self, station_id: str, address: str, headers: Headers, store: Store) -> Admission | None:
+        """HTTP Basic (security profiles 1 and 2): None when the password is right."""
+        now = time.monotonic()
+        wait = self.throttle.retry_after(station_id, address, now)
+        if wait is not None:  # answered before any hash: a flood costs the other stations nothing
+            metrics.login_failure("throttled")
+            return 429, "too many failed logins; try again later", wait
+        credentials = handshake.basic_credentials(headers.get("Authorization"))
+        if credentials is None:
+            return 401, "authorization required", None  # a first try without credentials is no guess
+        user, password = credentials
+        if user != station_id or not store.check_password(station_id, password):
+            failures = self.throttle.failed(station_id, address, now)
+            metrics.login_failure("wrong-credentials")
+            log.warning("station %s: failed login from %s (%d in a row)", station_id, address, failures)
+            return 401, "invalid credentials", None
+        self.throttle.succeeded(station_id)
+        return None
+
+    @staticmethod
+    def _insecure(station_id: str, address: str, reason: str, why: str) -> Admission:
+        log.warning("station %s: connection from %s refused: %s", station_id, address, why)
+        metrics.security_refusal(reason)
+        return 403, why, None
 
     def _store(self) -> Store:
         key = threading.get_ident()
@@ -488,6 +540,13 @@ class _Ticket:
         self.answer = answer  # None: granted; else why it was refused
         self.granted = False
         self.revoked: str | None = None  # granted, then revoked before the connection was served
+
+
+class Security(NamedTuple):
+    """What the transport says of a connection: TLS, and the identity its verified client certificate names."""
+
+    tls: bool
+    certificate_identity: str | None
 
 
 class NewcomerCap:

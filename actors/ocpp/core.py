@@ -359,6 +359,10 @@ def changed_configuration(ctx: Context, req: Payload, res: Payload) -> None:
         ctx.write("set_password", ctx.station_id, req["value"])
         ctx.write("set_configuration_value", ctx.station_id, req["key"], None, ctx.now)
         return
+    if req["key"] == "SecurityProfile" and req["value"].strip() in ("1", "2", "3"):
+        # Security whitepaper A05.FR.09 (TC_083): once the charge point accepted a
+        # higher profile, the central system SHALL NOT accept the lower one any more.
+        ctx.write("raise_security_profile", ctx.station_id, int(req["value"]))
     ctx.write("set_configuration_value", ctx.station_id, req["key"], req["value"], ctx.now)
 
 

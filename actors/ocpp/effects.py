@@ -33,7 +33,7 @@ SCHEDULER = "scheduler"  # Tell address of the node's scheduler (routed by the r
 WRITES = frozenset({
     "mark_connected", "record_boot", "touch", "record_status", "start_transaction", "stop_transaction",
     "record_meter_values", "record_station_event", "record_configuration", "set_configuration_value",
-    "set_password", "record_reservation_request", "set_reservation_status",
+    "set_password", "raise_security_profile", "record_reservation_request", "set_reservation_status",
     "record_local_list_result", "record_local_list_version", "replace_profiles", "add_remote_start_profile",
     "drop_remote_start_profile",
 })

@@ -44,13 +44,14 @@ def now_iso() -> str:
 class ChargePoint:
     def __init__(self, url: str, station_id: str, *, subprotocols: list[str] | None = None,
                  password: str | None = None, handlers: dict[str, Callable[[dict], Any]] | None = None,
-                 connectors: int = 2):
+                 connectors: int = 2, ssl: Any = None):
         self.url = f"{url}/{station_id}"
         self.station_id = station_id
         self.subprotocols = ["ocpp1.6"] if subprotocols is None else subprotocols
         self.password = password
         self.handlers: dict[str, Callable[[dict], Any]] = dict(handlers or {})
         self.connectors = connectors
+        self.ssl = ssl  # an ssl.SSLContext for wss:// (security profiles 2 and 3)
         self.ws: ClientConnection | None = None
         self.received: queue.Queue[tuple[str, dict]] = queue.Queue()
         self.answers: dict[str, queue.Queue] = {}
@@ -66,8 +67,9 @@ class ChargePoint:
         if self.password is not None:
             token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
+        extra = {"ssl": self.ssl} if self.ssl is not None else {}
         self.ws = connect(self.url, subprotocols=self.subprotocols or None, additional_headers=headers,
-                          open_timeout=timeout, max_size=None, ping_interval=None, legacy=True)
+                          open_timeout=timeout, max_size=None, ping_interval=None, legacy=True, **extra)
         self.closed.clear()
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
