@@ -230,7 +230,7 @@ class RegistryActor(Actor):
             try:
                 self.store.mark_connected(station_id, False, now)
             except Exception:
-                log.warning("registry: could not mark %s disconnected", station_id, exc_info=True)
+                log.warning("station %s: could not mark it disconnected after its host was lost", station_id, exc_info=True)
         log.warning("registry: station host %d lost %d connections", index, len(lost))
 
     def _wakeup(self, payload: Any) -> None:
@@ -290,7 +290,7 @@ class RegistryActor(Actor):
         if address is None:
             hosts = [h for h in self._hosts() if h.address is not None]
             if not hosts:
-                log.error("registry: no station host for timer %s", timer.key)
+                log.error("station %s: no station host for timer %s", timer.station_id, timer.key)
                 return
             address = hosts[zlib.crc32(timer.station_id.encode("utf-8")) % len(hosts)].address
         self.send(address, timer)
