@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `run.py ctl` and `sim` start f
 
 COMMANDS = ("serve", "ctl", "sim", "bench", "config")
 SHUTDOWN_DEADLINE = 10.0
+STOP_NOTICE_TIMEOUT = 0.5  # the registry's answer to StopNode, within SHUTDOWN_DEADLINE
 INSTANCE_ENV = "CSMS_INSTANCE"
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -238,11 +239,19 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     peercred.install()
     system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level, settings.log_format))
     stop = threading.Event()
+    stopped_by: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     code = 0
+    registry = None
 
     def start_registry(retry_for: float = 0.0) -> RegistryStarted:
+        nonlocal registry
         deadline = time.monotonic() + retry_for
         while True:
             try:
@@ -284,7 +293,10 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
             _wait_gone(settings.admin_port, keep=keep, timeout=5.0)
             ready = start_registry(retry_for=15.0)
             log.info("registry restored (pid %d)", ready.pid)
-        log.info("stopping")
+        why = stopped_by[0] if stopped_by else "asked to"
+        log.info("stopping (%s)", why)
+        if _alive(ready.pid):
+            _tell_registry_stopping(system, registry, why, log)
     except Exception as exc:
         log.error("cannot start the central system: %s", exc)
         code = 1
@@ -293,6 +305,22 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
         if owns_metrics_dir and settings.metrics_dir:
             shutil.rmtree(settings.metrics_dir, ignore_errors=True)
     return code
+
+
+def _tell_registry_stopping(system, registry, why: str, log: logging.Logger) -> None:  # type: ignore[no-untyped-def]
+    """Before the actor system ends them: the registry is not to take its children's
+    ends for crashes (and restart them) while the node stops. Briefly: the whole stop
+    has SHUTDOWN_DEADLINE, and a registry that does not answer is stopped anyway."""
+    from actors.messages import NodeStopping, StopNode
+
+    if registry is None:
+        return
+    try:
+        confirmed = isinstance(system.ask(registry, StopNode(why), STOP_NOTICE_TIMEOUT), NodeStopping)
+    except Exception:  # the admin may be going too (a signal to the whole group)
+        confirmed = False
+    if not confirmed:
+        log.warning("the registry did not confirm the stop within %.1f s; stopping anyway", STOP_NOTICE_TIMEOUT)
 
 
 def _parent_of(pid: int) -> int:
@@ -331,7 +359,7 @@ def _shutdown(system, admin_port: int, kill_instance) -> None:  # type: ignore[n
     """Stop the actor system within SHUTDOWN_DEADLINE, then kill whatever is left."""
     done = threading.Thread(target=system.shutdown, daemon=True)
     done.start()
-    done.join(SHUTDOWN_DEADLINE - 2.0)
+    done.join(SHUTDOWN_DEADLINE - 2.0 - STOP_NOTICE_TIMEOUT)
     deadline = time.monotonic() + 1.0
     from actors.registry import instance_pids
 
