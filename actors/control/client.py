@@ -24,7 +24,7 @@ import socket
 import sys
 from typing import Any
 
-from actors.control import commands
+from actors.control import commands, render
 from actors.errors import CommandError, OcppCallError
 from actors.messages import (
     AdminCommand,
@@ -103,7 +103,7 @@ def _run_admin(system: Any, request: AdminCommand, args: argparse.Namespace) -> 
     if args.json:
         print(json.dumps(reply.result, default=str))
     else:
-        print(commands.render_admin(request.command, reply.result))
+        print(render.render_admin(request.command, reply.result))
     return OK
 
 
@@ -134,7 +134,7 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     if args.json:
         print(json.dumps(document, default=str))
     elif reply.outcome == "result":
-        print(commands.render_result(reply.station, reply.action, reply.response or {}))
+        print(render.render_result(reply.station, reply.action, reply.response or {}))
     else:
         error = reply.error or {}
         print(f"{reply.station} {reply.action}: {error.get('code')}: {error.get('description')}", file=sys.stderr)
