@@ -61,20 +61,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def ctl_main(argv: list[str] | None = None) -> int:
+    """``run.py ctl`` / ``csmsctl``: the node's admin port as serve finds it, unless --admin-port says."""
+    from actors import options
     from actors.control import client as control
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    return control.main(argv, default_admin_port=_env_int("CSMS_ADMIN_PORT", 1900))
+    if any(a == "--admin-port" or a.startswith("--admin-port=") for a in argv):
+        return control.main(argv)
+    try:
+        port = options.admin_port(os.environ)
+    except options.OptionError as error:
+        return control.usage_error(f"csmsctl: {error}", as_json="--json" in argv)
+    return control.main(argv, default_admin_port=port)
 
 
 # -- serve -----------------------------------------------------------------------------
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def serve_parser(prog: str = "run.py serve") -> argparse.ArgumentParser:

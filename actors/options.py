@@ -211,6 +211,18 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Resolved:
     return Resolved(values, sources, path, config_source)
 
 
+def admin_port(env: Mapping[str, str]) -> int:
+    """The admin port a node started in this environment listens on, for the control script:
+    CSMS_ADMIN_PORT, else ``admin-port`` in the CSMS_CONFIG file, else the default."""
+    option = BY_KEY["admin_port"]
+    if option.env in env:
+        return int(option.from_env(env[option.env]))
+    path = env.get(CONFIG_ENV) or None
+    if path is not None:
+        return int(read_file(path).get(option.attr, option.default))
+    return int(option.default)
+
+
 def read_file(path: str) -> dict[str, Any]:
     """The options set in the TOML file at ``path``, checked: attr -> value, or OptionError."""
     try:

@@ -68,6 +68,11 @@ def main(argv: list[str], *, default_admin_port: int = 1900) -> int:
         return OK
 
 
+def usage_error(message: str, *, as_json: bool) -> int:
+    """Exit 2 with ``message``: one line on stderr, or one JSON document with --json."""
+    return _fail(message, USAGE, as_json)
+
+
 def _main(argv: list[str], default_admin_port: int) -> int:
     # --json is accepted anywhere: before the command (CONTROL.md) or after it.
     as_json = "--json" in argv

@@ -138,6 +138,21 @@ def test_a_node_started_with_a_config_file_serves_its_values_and_config_show_say
     assert rows["heartbeat-interval"] == ["123", "file"] and rows["port"] == ["1", "file"]
 
 
+def test_the_control_script_finds_the_admin_port_in_the_file_named_by_csms_config(csms: CentralSystem) -> None:
+    import os
+
+    (csms.tmp / "ctl.toml").write_text(f"admin-port = {csms.admin_port}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_")} | {"CSMS_CONFIG": "ctl.toml"}
+    done = subprocess.run([sys.executable, RUN, "ctl", "status", "--json"], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=str(csms.tmp))
+    assert done.returncode == 0, done
+    assert "stations_known" in json.loads(done.stdout)
+    bad = subprocess.run([sys.executable, RUN, "ctl", "status"], env=env | {"CSMS_ADMIN_PORT": "abc"},
+                         capture_output=True, text=True, timeout=60, cwd=str(csms.tmp))
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == ["csmsctl: CSMS_ADMIN_PORT='abc' is not a valid int (for --admin-port)"]
+
+
 def test_run_py_help_lists_the_other_commands() -> None:
     done = subprocess.run([sys.executable, RUN, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0

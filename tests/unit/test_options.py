@@ -137,3 +137,13 @@ def test_the_readme_example_file_is_accepted(tmp_path: Path) -> None:
     resolved = _resolve(["--config", _file(tmp_path, example)])
     assert resolved.sources["unknown_stations"] == "file" and resolved.values["unknown_stations"] == "pending"
     assert resolved.values["data_transfer_vendor"] == ["ACME", "Contoso:msg1;msg2"]
+
+
+def test_the_control_script_finds_the_admin_port_in_the_environment_then_the_config_file(tmp_path: Path) -> None:
+    config = _file(tmp_path, "admin-port = 1901\nport = 9001\n")
+    assert options.admin_port({}) == 1900
+    assert options.admin_port({"CSMS_CONFIG": config}) == 1901
+    assert options.admin_port({"CSMS_CONFIG": config, "CSMS_ADMIN_PORT": "1902"}) == 1902
+    assert options.admin_port({"CSMS_CONFIG": _file(tmp_path, "port = 9001\n", "other.toml")}) == 1900
+    with pytest.raises(OptionError, match="CSMS_ADMIN_PORT='x' is not a valid int"):
+        options.admin_port({"CSMS_ADMIN_PORT": "x"})
