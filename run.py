@@ -138,12 +138,8 @@ def config_main(argv: list[str]) -> int:
                           "its value and where it came from (flag, env, file or default). Secrets are masked.")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document")
     args, resolved = resolve_options(argv[1:], "run.py config show", parser)
-    shown = {}
-    for attr in resolved.values:
-        value = resolved.shown(attr)
-        if attr == "hosts" and value <= 0:
-            value = os.cpu_count() or 1  # what serve starts with: one per core
-        shown[attr] = value
+    shown = {attr: resolved.shown(attr) for attr in resolved.values}
+    shown["hosts"] = settings_from(resolved).hosts  # what serve starts with: 0 is one per core
     config = None if resolved.config is None else {"file": resolved.config, "source": resolved.config_source}
     if args.json:
         text = json.dumps({"config": config,

@@ -31,7 +31,6 @@ from typing import Any
 
 from actors.settings import Settings
 
-SOURCES = ("flag", "env", "file", "default")
 CONFIG_ENV = "CSMS_CONFIG"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -42,7 +41,7 @@ class OptionError(Exception):
     """Raised when a value of a serve option, or the config file itself, cannot be used.
 
     The message is one line naming the source and the option; run.py prints it
-    after ``run.py serve: error:`` and exits 2.
+    after ``run.py serve: error:`` (or ``run.py config show``, ``csmsctl``) and exits 2.
     """
 
 
@@ -158,7 +157,7 @@ class Resolved:
     """Every option's value and where it came from (``SOURCES``), and the config file used, if any."""
 
     values: dict[str, Any]  # attr -> value
-    sources: dict[str, str]  # attr -> flag | env | file | default
+    sources: dict[str, str]  # attr -> "flag" | "env" | "file" | "default"
     config: str | None  # the config file read, if any
     config_source: str | None  # flag | env
 
