@@ -1,4 +1,4 @@
-"""Entry point of the central system: ``serve`` (default), ``ctl``, ``sim``, ``bench``.
+"""Entry point of the central system: ``serve`` (default), ``ctl``, ``sim``, ``bench``, ``config show``.
 
     python run.py [serve] [--host H] [--port 9000] [--metrics-port 9100] [--admin-port 1900]
                   [--db csms.db] [--heartbeat-interval 300] [--unknown-stations accept|reject|pending]
@@ -6,15 +6,19 @@
     python run.py ctl [--admin-port N] [--json] COMMAND [ARGS]
     python run.py sim --url ws://127.0.0.1:9000 --stations N --duration S [--rate R] [--ramp S] [--json]
     python run.py bench [--sizes 200,1000] ...
+    python run.py config show [--json] [--config FILE] [serve options]
 
-Every serve option also reads ``CSMS_<NAME>`` from the environment; the flag
-wins. This module is the only one that reads ``os.environ``: it folds
-everything into one frozen ``Settings`` passed down to the actors.
+Every serve option also reads ``CSMS_<NAME>`` from the environment and the
+TOML file named by ``--config`` (or ``CSMS_CONFIG``); the flag wins, then the
+environment, then the file (``actors.options``). This module is the only one
+that reads ``os.environ``: it folds everything into one frozen ``Settings``
+passed down to the actors.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -25,9 +29,15 @@ import tempfile
 import threading
 import time
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
-COMMANDS = ("serve", "ctl", "sim", "bench")
+if TYPE_CHECKING:  # imported lazily at run time: `run.py ctl` and `sim` start faster without them
+    from actors.options import Resolved
+    from actors.settings import Settings
+
+COMMANDS = ("serve", "ctl", "sim", "bench", "config")
 SHUTDOWN_DEADLINE = 10.0
+STOP_NOTICE_TIMEOUT = 0.5  # the registry's answer to StopNode, within SHUTDOWN_DEADLINE
 INSTANCE_ENV = "CSMS_INSTANCE"
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -45,137 +55,142 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.sim import bench
 
         return bench.main(argv)
+    if command == "config":
+        return config_main(argv)
     return serve(argv)
 
 
 def ctl_main(argv: list[str] | None = None) -> int:
+    """``run.py ctl`` / ``csmsctl``: the node's admin port as serve finds it, unless --admin-port says."""
+    from actors import options
     from actors.control import client as control
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    return control.main(argv, default_admin_port=_env_int("CSMS_ADMIN_PORT", 1900))
+    if any(a == "--admin-port" or a.startswith("--admin-port=") for a in argv):
+        return control.main(argv)
+    try:
+        port = options.admin_port(os.environ)
+    except options.OptionError as error:
+        return control.usage_error(f"csmsctl: {error}", as_json="--json" in argv)
+    return control.main(argv, default_admin_port=port)
 
 
 # -- serve -----------------------------------------------------------------------------
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
+def serve_parser(prog: str = "run.py serve") -> argparse.ArgumentParser:
+    from actors import options
 
-
-def serve_parser() -> argparse.ArgumentParser:
-    from actors.settings import Settings
-
-    defaults = Settings()
-    env = os.environ
     parser = argparse.ArgumentParser(
-        prog="run.py serve", description="Run the OCPP 1.6-J central system.",
+        prog=prog, description="Run the OCPP 1.6-J central system.",
         epilog="other commands: 'run.py ctl --help' (operate a running system), 'run.py sim --help' "
-               "(simulated charge points), 'run.py bench --help' (benchmark against the peer baseline). "
-               "Every option also reads CSMS_<NAME> from the environment (e.g. CSMS_PORT); the flag wins.",
+               "(simulated charge points), 'run.py bench --help' (benchmark against the peer baseline), "
+               "'run.py config show --help' (the settings a start would use, and where each comes from). "
+               "Every option also reads CSMS_<NAME> from the environment (e.g. CSMS_PORT) and the --config "
+               "file; the flag wins, then the environment, then the file.",
     )
-
-    def option(name: str, kind: type, help_text: str, **extra: object) -> None:
-        attr = name.replace("-", "_")
-        variable = "CSMS_" + attr.upper()
-        default = env.get(variable, getattr(defaults, attr))
-        if kind is bool:
-            if variable in env and str(default).lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                parser.exit(2, f"run.py serve: error: {variable}={env[variable]!r} is not a boolean (for --{name}: 1/0, true/false, yes/no, on/off)\n")
-            default = str(default).lower() in ("1", "true", "yes", "on")
-            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help_text)
-        else:
-            try:
-                value = kind(default)
-            except ValueError:
-                parser.exit(2, f"run.py serve: error: {variable}={env[variable]!r} is not a valid {kind.__name__} (for --{name})\n")
-            choices = extra.get("choices")
-            if variable in env and choices is not None and value not in choices:  # type: ignore[operator]
-                parser.exit(2, f"run.py serve: error: {variable}={env[variable]!r}: choose from {', '.join(map(str, choices))} (for --{name})\n")  # type: ignore[call-overload]
-            parser.add_argument(f"--{name}", type=kind, default=value, help=f"{help_text} (default: %(default)s)", **extra)  # type: ignore[arg-type]
-
-    option("host", str, "address the OCPP listener binds")
-    option("port", int, "OCPP-J WebSocket port")
-    option("metrics-port", int, "Prometheus exposition port")
-    option("admin-port", int, "actor-system admin port (loopback only)")
-    option("db", str, "SQLite database file")
-    option("heartbeat-interval", int, "seconds, returned in BootNotification.conf")
-    option("unknown-stations", str, "accept: register unknown identities on their first upgrade; reject: HTTP 404; "
-           "pending: HTTP 404 and listed for 'ctl station approve'", choices=["accept", "reject", "pending"])
-    option("max-meter-values-per-message", int, "meterValue elements one MeterValues may carry (more: CALLERROR OccurenceConstraintViolation)")
-    option("max-meter-values-per-minute", int, "meterValue elements one station may send per minute (more: CALLERROR GenericError, retried later)")
-    option("meter-values-retention-days", float, "days meter values are kept before the scheduler prunes them; 0 keeps them for ever")
-    option("unknown-per-minute", int, "new unknown identities each host registers or lists per minute")
-    option("max-pending", int, "most identities listed for approval (--unknown-stations pending)")
-    option("max-stations", int, "no unknown identity registers itself once this many stations are known")
-    option("call-timeout", float, "seconds to wait for a charge point's answer")
-    option("log-level", str, "DEBUG, INFO, WARNING or ERROR", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    option("log-format", str, "text lines, or one JSON object per line (time, level, logger, message, station)",
-           choices=["text", "json"])
-    option("hosts", int, "station-host processes; 0: one per core")
-    option("tls-cert", str, "server certificate (PEM): --port serves wss:// (TLS 1.2 or newer)")
-    option("tls-key", str, "the server certificate's private key (PEM; RSA >= 2048 bits or EC >= 224)")
-    option("tls-client-ca", str, "CA bundle (PEM) client certificates must chain to (security profile 3)")
-    option("plain-port", int, "an extra plain ws:// port for security profiles 0 and 1 when --port is TLS; 0: none")
-    option("ping-interval", float, "seconds between WebSocket pings; 0 disables")
-    option("max-frame-size", int, "largest accepted WebSocket message in bytes")
-    option("max-call-rate", int, "CALLs per second a connection may send before it is closed 1008; 0 disables")
-    option("concurrent-tx", bool, "answer StartTransaction ConcurrentTx when the tag is already charging")
-    option("boot-retry-interval", int, "interval returned with Pending/Rejected BootNotification.conf")
-    option("per-station-labels", bool, "label the charging-limit gauge with station and connector (cardinality!)")
-    parser.add_argument(
-        "--data-transfer-vendor",
-        action="append",
-        default=[v for v in env.get("CSMS_DATA_TRANSFER_VENDOR", "").split(",") if v],
-        metavar="VENDOR[:MSG1;MSG2]",
-        help="accept DataTransfer from this vendorId (optionally only these messageIds); repeatable",
-    )
+    options.add_arguments(parser)
     return parser
 
 
-def build_settings(argv: list[str]):  # type: ignore[no-untyped-def]
+def resolve_options(argv: list[str], prog: str = "run.py serve",
+                    parser: argparse.ArgumentParser | None = None) -> tuple[argparse.Namespace, Resolved]:
+    """Flags, environment, config file and defaults, each value with its source; a bad one: one line, exit 2."""
+    from actors import options
+
+    parser = parser or serve_parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        return args, options.resolve(args, os.environ)
+    except options.OptionError as error:
+        parser.exit(2, f"{prog}: error: {error}\n")
+
+
+def settings_from(resolved: Resolved) -> Settings:
+    """The frozen Settings a node runs with, from resolved option values."""
     from actors.settings import Settings
 
-    args = serve_parser().parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    values = {f.name: resolved.values[f.name] for f in fields(Settings) if f.name in resolved.values}
     vendors = []
-    for spec in args.data_transfer_vendor:
+    for spec in resolved.values["data_transfer_vendor"]:
         vendor, _, ids = spec.partition(":")
         vendors.append((vendor, tuple(i for i in ids.split(";") if i)))
     values["data_transfer_vendors"] = tuple(vendors)
-    values["log_level"] = args.log_level.upper()
+    values["log_level"] = values["log_level"].upper()
     values["metrics_dir"] = os.environ.get(METRICS_ENV, "")
     values["parent_pid"] = os.getpid()
     if values.get("hosts", 0) <= 0:
         values["hosts"] = os.cpu_count() or 1
-    problem = _tls_problem(values)
-    if problem:
-        serve_parser().exit(2, f"run.py serve: error: {problem}\n")
     return Settings(**values)
 
 
-def _tls_problem(values: dict) -> str | None:  # type: ignore[type-arg]
+def _tls_problem(settings: Settings) -> str | None:
     """Why the TLS options cannot serve, or None (checked before anything starts)."""
-    cert, key = values.get("tls_cert", ""), values.get("tls_key", "")
+    cert, key = settings.tls_cert, settings.tls_key
     if not (cert or key):
-        if values.get("tls_client_ca"):
+        if settings.tls_client_ca:
             return "--tls-client-ca needs --tls-cert and --tls-key (client certificates are checked over TLS)"
-        if values.get("plain_port"):
+        if settings.plain_port:
             return "--plain-port is for a plain port beside a TLS --port: give --tls-cert and --tls-key"
         return None
     if not (cert and key):
         return "--tls-cert and --tls-key go together"
-    if values.get("plain_port") == values.get("port"):
+    if settings.plain_port == settings.port:
         return "--plain-port must differ from --port"
     from gateway.tls import TlsConfigError, server_context
 
     try:
-        server_context(cert, key, values.get("tls_client_ca", ""))
+        server_context(cert, key, settings.tls_client_ca)
     except TlsConfigError as exc:
         return str(exc)
     return None
+
+
+def config_main(argv: list[str]) -> int:
+    """``run.py config show [--json] [serve options]``: every option, its value and where it came from."""
+    usage = "usage: run.py config show [--json] [--config FILE] [serve options]\n"
+    if not argv or argv[0] in ("-h", "--help"):
+        (sys.stdout if argv else sys.stderr).write(usage)
+        return 0 if argv else 2
+    if argv[0] != "show":
+        sys.stderr.write(f"{usage}run.py config: error: unknown subcommand {argv[0]!r} (choose from show)\n")
+        return 2
+    parser = serve_parser("run.py config show")
+    parser.description = ("Print the settings 'run.py serve' with the same options would start with: every option, "
+                          "its value and where it came from (flag, env, file or default). Secrets are masked.")
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON document")
+    args, resolved = resolve_options(argv[1:], "run.py config show", parser)
+    shown = {attr: resolved.shown(attr) for attr in resolved.values}
+    shown["hosts"] = settings_from(resolved).hosts  # what serve starts with: 0 is one per core
+    config = None if resolved.config is None else {"file": resolved.config, "source": resolved.config_source}
+    if args.json:
+        text = json.dumps({"config": config,
+                           "options": {a: {"value": v, "source": resolved.sources[a]} for a, v in shown.items()}})
+    else:
+        named = "none" if config is None else \
+            f"{config['file']} (from {'--config' if config['source'] == 'flag' else 'CSMS_CONFIG'})"
+        rows = [("option", "value", "source")]
+        rows += [(a.replace("_", "-"), _shown_value(v), resolved.sources[a]) for a, v in shown.items()]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+        text = "\n".join([f"config file: {named}", *lines])
+    try:
+        print(text)
+    except BrokenPipeError:  # `config show | head`: the reader went away, say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _shown_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+
+def build_settings(argv: list[str]) -> Settings:
+    return settings_from(resolve_options(argv)[1])
 
 
 def serve(argv: list[str]) -> int:
@@ -183,6 +198,9 @@ def serve(argv: list[str]) -> int:
         serve_parser().print_help()
         return 0
     settings = build_settings(argv)
+    problem = _tls_problem(settings)
+    if problem:
+        serve_parser().exit(2, f"run.py serve: error: {problem}\n")
     # Every process of this node carries CSMS_INSTANCE=<admin port> (so leftovers
     # can be found by marker) and the metrics directory, which prometheus_client
     # reads at import: both must be in the environment at exec time.
@@ -243,11 +261,19 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
     peercred.install()
     system = ActorSystem("multiprocTCPBase", {"Admin Port": settings.admin_port}, logDefs=_log_defs(settings.log_level, settings.log_format))
     stop = threading.Event()
+    stopped_by: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     code = 0
+    registry = None
 
     def start_registry(retry_for: float = 0.0) -> RegistryStarted:
+        nonlocal registry
         deadline = time.monotonic() + retry_for
         while True:
             try:
@@ -291,7 +317,10 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
             _wait_gone(settings.admin_port, keep=keep, timeout=5.0)
             ready = start_registry(retry_for=15.0)
             log.info("registry restored (pid %d)", ready.pid)
-        log.info("stopping")
+        why = stopped_by[0] if stopped_by else "asked to"
+        log.info("stopping (%s)", why)
+        if _alive(ready.pid):
+            _tell_registry_stopping(system, registry, why, log)
     except Exception as exc:
         log.error("cannot start the central system: %s", exc)
         code = 1
@@ -300,6 +329,22 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
         if owns_metrics_dir and settings.metrics_dir:
             shutil.rmtree(settings.metrics_dir, ignore_errors=True)
     return code
+
+
+def _tell_registry_stopping(system, registry, why: str, log: logging.Logger) -> None:  # type: ignore[no-untyped-def]
+    """Before the actor system ends them: the registry is not to take its children's
+    ends for crashes (and restart them) while the node stops. Briefly: the whole stop
+    has SHUTDOWN_DEADLINE, and a registry that does not answer is stopped anyway."""
+    from actors.messages import NodeStopping, StopNode
+
+    if registry is None:
+        return
+    try:
+        confirmed = isinstance(system.ask(registry, StopNode(why), STOP_NOTICE_TIMEOUT), NodeStopping)
+    except Exception:  # the admin may be going too (a signal to the whole group)
+        confirmed = False
+    if not confirmed:
+        log.warning("the registry did not confirm the stop within %.1f s; stopping anyway", STOP_NOTICE_TIMEOUT)
 
 
 def _parent_of(pid: int) -> int:
@@ -338,7 +383,7 @@ def _shutdown(system, admin_port: int, kill_instance) -> None:  # type: ignore[n
     """Stop the actor system within SHUTDOWN_DEADLINE, then kill whatever is left."""
     done = threading.Thread(target=system.shutdown, daemon=True)
     done.start()
-    done.join(SHUTDOWN_DEADLINE - 2.0)
+    done.join(SHUTDOWN_DEADLINE - 2.0 - STOP_NOTICE_TIMEOUT)
     deadline = time.monotonic() + 1.0
     from actors.registry import instance_pids
 

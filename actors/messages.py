@@ -40,6 +40,19 @@ class RegistryFailed:
 
 
 @dataclass(frozen=True)
+class StopNode:
+    """run.py -> RegistryActor: the node is stopping (``reason``: the signal run.py got);
+    the actors that end from now on end for good, they are not restarted. Answer: NodeStopping."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class NodeStopping:
+    """RegistryActor -> run.py: StopNode seen; the actor system may be shut down."""
+
+
+@dataclass(frozen=True)
 class StartHost:
     """RegistryActor -> StationHostActor: configure host ``index`` and start
     accepting on the OCPP port. Answer: HostStarted, or HostFailed."""

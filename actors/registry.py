@@ -51,6 +51,7 @@ from actors.messages import (
     LeasesGranted,
     LeasesRefused,
     LookupStation,
+    NodeStopping,
     RegistryFailed,
     RegistryStarted,
     ReleaseLeases,
@@ -63,6 +64,7 @@ from actors.messages import (
     StartRegistry,
     StartScheduler,
     StationAddressReply,
+    StopNode,
     TimerFired,
 )
 from actors.scheduler import SchedulerActor
@@ -91,6 +93,11 @@ class _Child:
     crashes: int = 0
     started: float = 0.0
 
+    @property
+    def name(self) -> str:
+        """For the log: ``host 1``, ``scheduler``."""
+        return f"host {self.index}" if self.role == "host" else self.role
+
 
 class RegistryActor(Actor):
     def __init__(self) -> None:
@@ -104,6 +111,9 @@ class RegistryActor(Actor):
         self.port = 0
         self.announced = False
         self.stopping = False
+        self.stop_reason = ""
+        self.said_stopping = False
+        self._sigterm_before: Any = None
 
     def receiveMessage(self, message: Any, sender: Any) -> None:
         try:
@@ -136,8 +146,11 @@ class RegistryActor(Actor):
             self._child_exited(message.childAddress)
         elif isinstance(message, StartRegistry):
             self._start(message, sender)
+        elif isinstance(message, StopNode):
+            self._stop(message.reason)
+            self.send(sender, NodeStopping())
         elif isinstance(message, ActorExitRequest):
-            self.stopping = True
+            self._stop("the actor system is shutting down")
 
     # -- start and supervision ----------------------------------------------------
 
@@ -147,6 +160,10 @@ class RegistryActor(Actor):
                 self.send(sender, RegistryStarted(self.started_at, os.getpid(), self.port))
             return
         self.settings, self.starter = message.settings, sender
+        try:
+            self._sigterm_before = signal.signal(signal.SIGTERM, self._on_sigterm)
+        except ValueError:  # not the main thread: Thespian's own handling alone, as before
+            pass
         logging.getLogger().setLevel(self.settings.log_level)
         self.store = Store(self.settings.db, migrate_schema=False)
         self.store.mark_all_disconnected()
@@ -204,19 +221,40 @@ class RegistryActor(Actor):
         else:
             log.error("registry: a restarted actor failed: %s", reason)
 
+    def _stop(self, reason: str) -> None:
+        """The node is stopping: from now on a child that ends is not restarted, nor a crash."""
+        self.stopping = True
+        self.stop_reason = self.stop_reason or reason
+        if not self.said_stopping:
+            self.said_stopping = True
+            log.info("registry: the node is stopping (%s); its actors end", self.stop_reason)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        """SIGTERM to the whole process group (systemd's default KillMode, ``kill -- -PGID``) reaches
+        every actor of the node at once, and a child can end before the registry has read its own
+        exit request. Known here, in the signal handler, its exit is not taken for a crash. (Only
+        flags: logging from a signal handler could interrupt logging itself.)"""
+        self.stopping = True
+        self.stop_reason = self.stop_reason or "SIGTERM"
+        if callable(self._sigterm_before):
+            self._sigterm_before(signum, frame)
+
     def _child_exited(self, address: Any) -> None:
         # Compare addresses as objects: right after createActor an address is
         # still Thespian's local placeholder, whose string form differs.
         child = next((c for c in self.children if c.address == address), None)
-        if child is None or self.stopping:
+        if child is None:
+            return
+        if self.stopping:
+            self._stop("its actors are ending")  # said once, unless said already
+            log.debug("registry: %s ended (the node is stopping)", child.name)
             return
         child.address, child.ready = None, False
         if child.role == "host":
             self._host_lost(child.index)
         child.crashes = 1 if time.monotonic() - child.started > HEALTHY_AFTER else child.crashes + 1
         delay = min(MAX_BACKOFF, 0.5 * 2 ** (child.crashes - 2)) if child.crashes > 1 else 0.0
-        log.warning("registry: %s %s exited unexpectedly (crash %d); restarting in %.1fs",
-                    child.role, child.index if child.role == "host" else "", child.crashes, delay)
+        log.warning("registry: %s exited unexpectedly (crash %d); restarting in %.1fs", child.name, child.crashes, delay)
         if delay:
             self.wakeupAfter(delay, payload=(RESTART, child.role, child.index))
         else:
@@ -231,7 +269,7 @@ class RegistryActor(Actor):
             try:
                 self.store.mark_connected(station_id, False, now)
             except Exception:
-                log.warning("registry: could not mark %s disconnected", station_id, exc_info=True)
+                log.warning("station %s: could not mark it disconnected after its host was lost", station_id, exc_info=True)
         log.warning("registry: station host %d lost %d connections", index, len(lost))
 
     def _wakeup(self, payload: Any) -> None:
@@ -298,7 +336,7 @@ class RegistryActor(Actor):
         if address is None:
             hosts = [h for h in self._hosts() if h.address is not None]
             if not hosts:
-                log.error("registry: no station host for timer %s", timer.key)
+                log.error("station %s: no station host for timer %s", timer.station_id, timer.key)
                 return
             address = hosts[zlib.crc32(timer.station_id.encode("utf-8")) % len(hosts)].address
         self.send(address, timer)

@@ -112,7 +112,7 @@ class TransactionsMixin(StoreBase):
         assert tx_id is not None
         if stale:
             log.warning(
-                "station %s connector %s started transaction %d without stopping %s; "
+                "station %s connector %s: started transaction %d without stopping %s; "
                 "marked abandoned", station_id, connector_id, tx_id, stale,
             )
         return tx_id, False

@@ -24,7 +24,7 @@ import socket
 import sys
 from typing import Any
 
-from actors.control import commands
+from actors.control import commands, render
 from actors.errors import CommandError, OcppCallError
 from actors.messages import (
     AdminCommand,
@@ -68,6 +68,11 @@ def main(argv: list[str], *, default_admin_port: int = 1900) -> int:
         return OK
 
 
+def usage_error(message: str, *, as_json: bool) -> int:
+    """Exit 2 with ``message``: one line on stderr, or one JSON document with --json."""
+    return _fail(message, USAGE, as_json)
+
+
 def _main(argv: list[str], default_admin_port: int) -> int:
     # --json is accepted anywhere: before the command (CONTROL.md) or after it.
     as_json = "--json" in argv
@@ -103,7 +108,7 @@ def _run_admin(system: Any, request: AdminCommand, args: argparse.Namespace) -> 
     if args.json:
         print(json.dumps(reply.result, default=str))
     else:
-        print(commands.render_admin(request.command, reply.result))
+        print(render.render_admin(request.command, reply.result))
     return OK
 
 
@@ -134,7 +139,7 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     if args.json:
         print(json.dumps(document, default=str))
     elif reply.outcome == "result":
-        print(commands.render_result(reply.station, reply.action, reply.response or {}))
+        print(render.render_result(reply.station, reply.action, reply.response or {}))
     else:
         error = reply.error or {}
         print(f"{reply.station} {reply.action}: {error.get('code')}: {error.get('description')}", file=sys.stderr)

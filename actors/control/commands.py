@@ -1,4 +1,4 @@
-"""The control script's commands: arguments, the requests they become, and how results print.
+"""The control script's commands: their arguments and the requests they become (output: ``render``).
 
 Each named OCPP command builds its payload here and is validated against the
 OCPP 1.6 schema before anything is sent (exit 2 when invalid). Data-management
@@ -315,56 +315,3 @@ def _now_iso() -> str:
     from storage import iso
 
     return iso(datetime.now(timezone.utc))
-
-
-# -- output for people -------------------------------------------------------------
-
-
-def render_result(station: str, action: str, response: dict[str, Any]) -> str:
-    status = response.get("status")
-    if status is not None and len(response) == 1:
-        return f"{station} {action}: {status}"
-    if action == "GetConfiguration":
-        rows = [
-            {"key": k.get("key"), "value": k.get("value", ""), "readonly": k.get("readonly", "")}
-            for k in response.get("configurationKey", [])
-        ]
-        text = table(rows, ["key", "value", "readonly"])
-        unknown = response.get("unknownKey") or []
-        return text + (f"\nunknown keys: {', '.join(unknown)}" if unknown else "")
-    return f"{station} {action}:\n{json.dumps(response, indent=2)}"
-
-
-_COLUMNS = {
-    "station.list": ["id", "registration", "connected", "ever_accepted", "vendor", "model", "firmware_version", "last_seen"],
-    "station.pending": ["id", "address", "attempts", "first_seen", "last_seen"],
-    "tag.list": ["id_tag", "status", "expiry", "parent"],
-    "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
-    "tx.list": ["id", "station_id", "connector_id", "id_tag", "start_status", "meter_start", "meter_stop", "energy_wh", "stop_reason", "abandoned", "started_at", "stopped_at"],
-}
-
-
-def render_admin(command: str, result: Any) -> str:
-    if command in _COLUMNS and isinstance(result, list):
-        return table(result, _COLUMNS[command]) if result else "(none)"
-    if isinstance(result, dict):
-        return "\n".join(f"{k}: {_cell(v) if not isinstance(v, (list, dict)) else json.dumps(v, default=str)}" for k, v in result.items())
-    if isinstance(result, list):
-        return json.dumps(result, indent=2, default=str)
-    return str(result)
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)

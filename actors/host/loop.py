@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CLOSE_CODE_EXPLANATIONS, Close, CloseCode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -120,10 +121,11 @@ def _somaxconn() -> int | None:
 class WsLink:
     """One charge point's connection (``actors.host.station.Link``)."""
 
-    __slots__ = ("ws", "peer", "number")
+    __slots__ = ("ws", "station_id", "peer", "number")
 
-    def __init__(self, ws: ServerConnection, peer: str, number: int) -> None:
+    def __init__(self, ws: ServerConnection, station_id: str, peer: str, number: int) -> None:
         self.ws = ws
+        self.station_id = station_id
         self.peer = peer
         self.number = number
 
@@ -135,7 +137,7 @@ class WsLink:
         ws.protocol.send_text(text.encode("utf-8"))
         ws.send_data()
         if ws.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
-            log.warning("connection from %s is not reading: dropping it", self.peer)
+            log.warning("station %s: connection from %s is not reading: dropping it", self.station_id, self.peer)
             ws.transport.abort()
 
     def __repr__(self) -> str:
@@ -288,7 +290,7 @@ class HostLoop:
             try:
                 link.send_text(text)  # type: ignore[attr-defined]
             except Exception:  # the transport may be gone; its close event follows
-                log.debug("send to %s failed", link.peer, exc_info=True)
+                log.debug("station %s: send to %s failed", link.station_id, link.peer, exc_info=True)
         for link, code, reason in turn.closes:
             ws = link.ws  # type: ignore[attr-defined]
             if ws.protocol.state is State.OPEN:
@@ -395,7 +397,10 @@ class HostLoop:
         return await self._lease(connection, station_id)
 
     def _refuse(self, connection: ServerConnection, status: HTTPStatus, reason: str, station_id: str) -> Response:
-        log.info("connection for %s from %s refused: %d %s", station_id, _peer(connection), status, reason)
+        if station_id == "?":  # no usable identity in the URL: about no station
+            log.info("connection from %s refused: %d %s", _peer(connection), status, reason)
+        else:
+            log.info("station %s: connection from %s refused: %d %s", station_id, _peer(connection), status, reason)
         metrics.connection_event("rejected")
         response = connection.respond(status, reason + "\n")
         if status == HTTPStatus.UNAUTHORIZED:
@@ -509,7 +514,7 @@ class HostLoop:
             metrics.connection_event("replaced")
             await ws.close(1000, ticket.revoked)
             return
-        link = WsLink(ws, _peer(ws), next(self.numbers))
+        link = WsLink(ws, station_id, _peer(ws), next(self.numbers))
         held = self.links.setdefault(station_id, set())
         held.add(link)
         put = self.worker.put
@@ -621,7 +626,22 @@ def _peer(connection: ServerConnection) -> str:
 
 
 def _close_reason(closed: ConnectionClosed) -> str:
-    frame = closed.rcvd or closed.sent
-    if frame is None:
-        return "closed without a close frame (1006)"
-    return f"closed ({frame.code} {frame.reason})".strip()
+    """What ended a connection, said for the log (``station ID: connection <this>``) and for
+    the NotConnected answers of the CALLs that were waiting on it."""
+    rcvd, sent = closed.rcvd, closed.sent
+    if rcvd is None and sent is None:
+        return "lost: the TCP connection ended without a close frame (1006)"
+    if rcvd is not None and (sent is None or closed.rcvd_then_sent):
+        said = f"closed by the charge point: {_close_frame(rcvd)}"
+        return said if sent is not None else said + "; the TCP connection ended before the answer"
+    assert sent is not None
+    said = f"closed by the central system: {_close_frame(sent)}"
+    return said if rcvd is not None else said + "; no close frame came back"
+
+
+def _close_frame(frame: Close) -> str:
+    """``1000 (OK)``, ``1009 (message too big): over 65536 bytes``; a frame without a code says so."""
+    if frame.code == CloseCode.NO_STATUS_RCVD:
+        return "no status code (1005)"
+    explanation = CLOSE_CODE_EXPLANATIONS.get(frame.code, "private" if 4000 <= frame.code < 5000 else "unknown")
+    return f"{int(frame.code)} ({explanation})" + (f": {frame.reason}" if frame.reason else "")

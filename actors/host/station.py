@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 class Link(Protocol):
     """A charge point's connection, as its station actor sees it."""
 
+    station_id: str
     peer: str
 
 

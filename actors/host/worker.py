@@ -193,7 +193,7 @@ class HostWorker:
                         station.close(1001, "central system shutting down")
                     self.stations.clear()
         except Exception:
-            log.exception("station host: commit of %d events failed; closing their connections", len(events))
+            log.exception("station host writer: commit of %d events failed; closing their connections", len(events))
             self._abandon(events)
             return
         self.turns += 1

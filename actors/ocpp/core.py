@@ -120,7 +120,7 @@ def boot_notification(ctx: Context, req: Payload) -> Payload:
     # The gateway registers stations before they get here: no row means accepted.
     reply = boot_reply(station["registration"] if station else "accepted", ctx.settings, ctx.now)
     ctx.write("record_boot", ctx.station_id, req, reply["status"], ctx.now)
-    log.info("station %s booted: %s", ctx.station_id, reply["status"])
+    log.info("station %s: booted (%s)", ctx.station_id, reply["status"])
     return reply
 
 

@@ -109,7 +109,7 @@ class StationMachine:
             # Admitted by --unknown-stations accept: registered here, in the writer's
             # group commit, after the upgrade completed (never by the handshake).
             self.registered = True
-            log.info("registered unknown charge point %s", self.station_id)
+            log.info("station %s: registered (it was unknown; --unknown-stations accept)", self.station_id)
         step.effects.append(Count("connection_event", ("opened",)))
         log.info("station %s: connected from %s", self.station_id, peer)
         return step
@@ -126,6 +126,7 @@ class StationMachine:
         """Close the connection from the central system's side (revoked lease, removal, shutdown)."""
         step = Step()
         if self.conn is not None:
+            log.info("station %s: connection closed by the central system: %s (%d)", self.station_id, reason, code)
             step.effects.append(Close(self.conn, code, reason))
             self._connection_lost(step, reason, now)
         return step

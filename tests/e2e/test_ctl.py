@@ -84,10 +84,79 @@ def test_a_bad_environment_value_is_one_line_naming_the_option(tmp_path) -> None
     assert done.stderr.strip().splitlines() == ["run.py serve: error: CSMS_PORT='abc' is not a valid int (for --port)"]
 
 
+@pytest.mark.parametrize("text, line", [
+    ('port = "abc"\n', 'run.py serve: error: config.toml: port = "abc" is not a valid int (for --port)'),
+    ("prot = 9000\n", "run.py serve: error: config.toml: unknown option prot (did you mean port?)"),
+    ("port = \n", "run.py serve: error: config.toml: not valid TOML: Invalid value (at line 1, column 8)"),
+])
+def test_a_bad_config_file_is_one_line_naming_the_file_and_the_option(tmp_path, text: str, line: str) -> None:
+    (tmp_path / "config.toml").write_text(text)
+    done = subprocess.run([sys.executable, RUN, "--config", "config.toml", "--db", str(tmp_path / "x.db")],
+                          capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [line]
+    assert not (tmp_path / "x.db").exists()  # refused before anything started
+
+
+def test_a_missing_config_file_named_by_csms_config_is_one_line(tmp_path) -> None:
+    import os
+
+    env = {**os.environ, "CSMS_CONFIG": "nowhere.toml"}
+    done = subprocess.run([sys.executable, RUN, "config", "show", "--json"], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=str(tmp_path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "run.py config show: error: nowhere.toml: cannot read it: No such file or directory"]
+
+
+def test_a_node_started_with_a_config_file_serves_its_values_and_config_show_says_where_each_came_from(
+        tmp_path_factory) -> None:
+    import os
+
+    tmp = tmp_path_factory.mktemp("configfile")
+    (tmp / "csms.toml").write_text('heartbeat-interval = 123\nlog_level = "WARNING"\nport = 1\n')
+    system = CentralSystem(tmp, extra_args=["--config", "csms.toml"]).start()  # its --port flag wins over port = 1
+    try:
+        with ChargePoint(system.url, "CONFIGFILE-1") as cp:
+            assert cp.booted()["interval"] == 123
+    finally:
+        system.stop()
+    assert " INFO " not in system.log()  # log_level = "WARNING" from the file
+    env = {**os.environ, "CSMS_HEARTBEAT_INTERVAL": "77"}
+    shown = subprocess.run([sys.executable, RUN, "config", "show", "--config", "csms.toml", "--port", "9009", "--json"],
+                           env=env, capture_output=True, text=True, timeout=60, cwd=str(tmp))
+    assert shown.returncode == 0, shown
+    document = json.loads(shown.stdout)
+    assert document["config"] == {"file": "csms.toml", "source": "flag"}
+    found = {name: (entry["value"], entry["source"]) for name, entry in document["options"].items()}
+    assert found["port"] == (9009, "flag") and found["heartbeat_interval"] == (77, "env")
+    assert found["log_level"] == ("WARNING", "file") and found["metrics_port"] == (9100, "default")
+    human = subprocess.run([sys.executable, RUN, "config", "show", "--config", "csms.toml"],
+                           capture_output=True, text=True, timeout=60, cwd=str(tmp))
+    assert human.returncode == 0 and not human.stdout.lstrip().startswith("{")
+    rows = {line.split()[0]: line.split()[1:] for line in human.stdout.splitlines()[2:]}
+    assert rows["heartbeat-interval"] == ["123", "file"] and rows["port"] == ["1", "file"]
+
+
+def test_the_control_script_finds_the_admin_port_in_the_file_named_by_csms_config(csms: CentralSystem) -> None:
+    import os
+
+    (csms.tmp / "ctl.toml").write_text(f"admin-port = {csms.admin_port}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_")} | {"CSMS_CONFIG": "ctl.toml"}
+    done = subprocess.run([sys.executable, RUN, "ctl", "status", "--json"], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=str(csms.tmp))
+    assert done.returncode == 0, done
+    assert "stations_known" in json.loads(done.stdout)
+    bad = subprocess.run([sys.executable, RUN, "ctl", "status"], env=env | {"CSMS_ADMIN_PORT": "abc"},
+                         capture_output=True, text=True, timeout=60, cwd=str(csms.tmp))
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == ["csmsctl: CSMS_ADMIN_PORT='abc' is not a valid int (for --admin-port)"]
+
+
 def test_run_py_help_lists_the_other_commands() -> None:
     done = subprocess.run([sys.executable, RUN, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
-    for command in ("run.py ctl --help", "run.py sim --help", "run.py bench --help"):
+    for command in ("run.py ctl --help", "run.py sim --help", "run.py bench --help", "run.py config show --help"):
         assert command in " ".join(done.stdout.split())
 
 

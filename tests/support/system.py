@@ -89,6 +89,9 @@ class CentralSystem:
     db: str = ""
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    # Run it in a process group of its own, as a service manager does, so that
+    # stop(whole_group=True) can signal every process of the node at once.
+    own_process_group: bool = False
 
     def start(self, timeout: float = 30.0) -> "CentralSystem":
         picked = {"port": not self.port, "metrics_port": not self.metrics_port, "admin_port": not self.admin_port}
@@ -129,6 +132,7 @@ class CentralSystem:
              "--metrics-port", str(self.metrics_port), "--admin-port", str(self.admin_port),
              "--db", self.db, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.tmp),
+            start_new_session=self.own_process_group,
         )
 
     def log(self) -> str:
@@ -150,11 +154,16 @@ class CentralSystem:
         assert result.code == 0, f"ctl {args} exited {result.code}: {result.stdout} {result.stderr}"
         return result.json
 
-    def stop(self, timeout: float = 15.0) -> float:
-        """SIGTERM run.py; return the seconds it took for every process to end."""
+    def stop(self, timeout: float = 15.0, *, whole_group: bool = False) -> float:
+        """SIGTERM run.py (``whole_group``: every process of its group, as systemd's default
+        KillMode does; needs ``own_process_group``); return the seconds it took for every process to end."""
         started = time.monotonic()
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if whole_group:
+                assert self.own_process_group, "signalling the group would signal the tests too"
+                os.killpg(self.process.pid, signal.SIGTERM)
+            else:
+                self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -37,3 +37,9 @@ def test_an_exception_is_one_field_of_the_same_line():
 
 def test_text_stays_the_default_format():
     assert formatter("text").format(_record("hello")).endswith("WARNING actors.host.station: hello")
+
+
+def test_the_writer_of_a_station_host_is_not_taken_for_a_station():
+    f = JsonFormatter()
+    assert "station" not in json.loads(f.format(_record("station host writer: commit of %d events failed", 3)))
+    assert "station" not in json.loads(f.format(_record("station host %d: the registry is gone; ending", 1)))
