@@ -17,7 +17,13 @@ Recording (cheap; labels are bounded, never idTags or station ids)::
     call_error(code, direction)
     transaction_started(); transaction_stopped()
     transaction_flagged(reason)           # one of actors.ocpp.core.FLAGS
-    energy_delivered(wh)
+    energy_delivered(wh)                  # at a transaction's stop: meterStop - meterStart
+    energy_metered(wh)                    # as MeterValues arrive: the register's growth
+    status_notification(status, error_code)
+    authorization(action, status)         # action "Authorize" | "StartTransaction"
+    actor_restarted(role)                 # by the registry: "host" | "scheduler" | "gateway" | "exporter"
+    writer_turn(host, events, commit_seconds); loop_lag(host, seconds)
+    host_process(host, cpu_seconds=, rss_bytes=, open_fds=)
     connection_event(event)               # "opened" | "closed" | "replaced" | "rejected"
     login_failure(reason)                 # "wrong-credentials" | "throttled"
 
@@ -33,16 +39,23 @@ from metrics.catalogue import (
     DEFAULT,
     LATENCY_BUCKETS,
     Metrics,
+    actor_restarted,
+    authorization,
     batched,
     call_error,
     call_latency,
     connection_event,
     energy_delivered,
+    energy_metered,
+    host_process,
     login_failure,
+    loop_lag,
     message,
+    status_notification,
     transaction_flagged,
     transaction_started,
     transaction_stopped,
+    writer_turn,
 )
 from metrics.exposition import StateCollector, render
 
@@ -51,15 +64,22 @@ __all__ = [
     "LATENCY_BUCKETS",
     "Metrics",
     "StateCollector",
+    "actor_restarted",
+    "authorization",
     "batched",
     "call_error",
     "call_latency",
     "connection_event",
     "energy_delivered",
+    "energy_metered",
+    "host_process",
     "login_failure",
+    "loop_lag",
     "message",
     "render",
+    "status_notification",
     "transaction_flagged",
     "transaction_started",
     "transaction_stopped",
+    "writer_turn",
 ]

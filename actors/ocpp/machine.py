@@ -76,6 +76,7 @@ class StationMachine:
         self.window_start = 0.0
         self.window_calls = 0
         self.own_transactions: set[int] = set()  # core.Context.own_transactions, kept between calls
+        self.energy_seen: dict[int, float] = {}  # core.Context.energy_seen, kept between calls
         self.meter_window_start = 0.0  # meterValue elements stored this minute (a station's volume bound)
         self.meter_window_rows = 0
 
@@ -213,7 +214,7 @@ class StationMachine:
 
     def _context(self, now: datetime) -> core.Context:
         return core.Context(view=self.view, station_id=self.station_id, settings=self.settings, now=now,
-                            own_transactions=self.own_transactions)
+                            own_transactions=self.own_transactions, energy_seen=self.energy_seen)
 
     def _after_inbound(self, ctx: core.Context, call: ocppj.Call, reply: dict[str, Any]) -> None:
         """Bookkeeping of other profiles that a Core message triggers (reservations, profiles)."""
