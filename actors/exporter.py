@@ -18,6 +18,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from thespian.actors import ActorTypeDispatcher
@@ -80,6 +81,9 @@ def summary_source(settings: Settings) -> Summary:
 
             store = Store(settings.db, migrate_schema=False)
         result: dict[str, object] = dict(store.summary())
+        result["connectors"] = store.connector_counts()
+        result["stations_silent"] = store.silent_station_counts(datetime.now(timezone.utc), settings.heartbeat_interval)
+        result.update(disk_usage(settings.db))
         limits = current_limits(store)
         result["charging_limited_connectors"] = len(limits)
         if settings.per_station_labels:
@@ -89,10 +93,21 @@ def summary_source(settings: Settings) -> Summary:
     return summary
 
 
+def disk_usage(db: str) -> dict[str, object]:
+    """The database's size (with its WAL) and its filesystem's free and total bytes."""
+    found: dict[str, object] = {}
+    try:
+        found["database_bytes"] = sum(os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p))
+        fs = os.statvfs(os.path.dirname(os.path.abspath(db)))
+        found["database_filesystem_free_bytes"] = fs.f_bavail * fs.f_frsize
+        found["database_filesystem_size_bytes"] = fs.f_blocks * fs.f_frsize
+    except OSError:
+        log.warning("cannot measure the database's disk", exc_info=True)
+    return found
+
+
 def current_limits(store: Any) -> list[dict[str, object]]:
     """The limit in force now on every connector that has charging profiles."""
-    from datetime import datetime, timezone
-
     from actors.profile_view import StationProfiles
 
     now = datetime.now(timezone.utc)

@@ -372,3 +372,46 @@ def test_a_host_process_sample_adds_cpu_and_sets_memory_and_descriptors(m, regis
     assert registry.get_sample_value("csms_host_cpu_seconds_total", {"host": "0"}) == 2.0
     assert registry.get_sample_value("csms_host_resident_memory_bytes", {"host": "0"}) == 55e6
     assert registry.get_sample_value("csms_host_open_fds", {"host": "0"}) == 13.0
+
+
+def test_connectors_are_exposed_by_status_every_status_present_unknown_ones_folded(registry):
+    rows = [{"status": "Faulted", "error_code": "GroundFailure", "n": 2},
+            {"status": "Charging", "error_code": "NoError", "n": 3},
+            {"status": "Melting", "error_code": "Smoke", "n": 1}]
+    registry.register(StateCollector(lambda: {"connectors": rows}))
+
+    assert registry.get_sample_value("csms_connectors", {"status": "Faulted"}) == 2.0
+    assert registry.get_sample_value("csms_connectors", {"status": "Charging"}) == 3.0
+    assert registry.get_sample_value("csms_connectors", {"status": "Available"}) == 0.0
+    assert registry.get_sample_value("csms_connectors", {"status": "other"}) == 1.0
+    assert registry.get_sample_value("csms_connector_errors", {"error_code": "GroundFailure"}) == 2.0
+    assert registry.get_sample_value("csms_connector_errors", {"error_code": "other"}) == 1.0
+    assert registry.get_sample_value("csms_connector_errors", {"error_code": "NoError"}) is None
+
+
+def test_silent_stations_are_exposed_by_whether_they_are_connected(registry):
+    registry.register(StateCollector(lambda: {"stations_silent": {True: 2, False: 5}}))
+
+    assert registry.get_sample_value("csms_stations_silent", {"connected": "true"}) == 2.0
+    assert registry.get_sample_value("csms_stations_silent", {"connected": "false"}) == 5.0
+
+
+def test_the_database_disk_gauges_come_from_the_summary(registry):
+    registry.register(StateCollector(lambda: {"database_bytes": 4096, "database_filesystem_free_bytes": 10,
+                                              "database_filesystem_size_bytes": 100}))
+
+    assert registry.get_sample_value("csms_database_bytes") == 4096.0
+    assert registry.get_sample_value("csms_database_filesystem_free_bytes") == 10.0
+    assert registry.get_sample_value("csms_database_filesystem_size_bytes") == 100.0
+
+
+def test_build_info_names_the_running_versions(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body, _ = render(lambda: {}, multiproc_dir=str(tmp_path))
+    (info,) = [f for f in text_string_to_metric_families(body.decode()) if f.name == "csms_build_info"]
+
+    (sample,) = info.samples
+    assert sample.value == 1.0
+    assert sample.labels["version"] == "0.1.0" and sample.labels["thespian"] == "4.0.1"
+    assert sample.labels["python"].count(".") == 2
