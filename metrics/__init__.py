@@ -28,6 +28,8 @@ Recording (cheap; labels are bounded, never idTags or station ids)::
     login_failure(reason)                 # "wrong-credentials" | "throttled"
 
     with batched(): ...                   # this thread's recordings added up, written at the end
+    ProcessSampler().sample()             # a host's CPU since last time, RSS, open fds
+    forget_process(pid, multiproc_dir)    # a dead host's live gauges removed (by the registry)
 
 Exposing::
 
@@ -58,11 +60,13 @@ from metrics.catalogue import (
     writer_turn,
 )
 from metrics.exposition import StateCollector, render
+from metrics.process import ProcessSampler, forget_process
 
 __all__ = [
     "DEFAULT",
     "LATENCY_BUCKETS",
     "Metrics",
+    "ProcessSampler",
     "StateCollector",
     "actor_restarted",
     "authorization",
@@ -72,6 +76,7 @@ __all__ = [
     "connection_event",
     "energy_delivered",
     "energy_metered",
+    "forget_process",
     "host_process",
     "login_failure",
     "loop_lag",

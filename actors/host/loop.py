@@ -74,6 +74,7 @@ LISTEN_BACKLOG = 16384
 SOMAXCONN = "/proc/sys/net/core/somaxconn"
 AUTH_THREADS = 2
 AUTH_BATCH = 64  # admission answers handed to the loop at once
+LAG_TICK = 0.5  # seconds between the ticks that measure the loop's lag (csms_event_loop_lag_seconds)
 
 # An admission decision: HTTP status (0: admitted), reason, Retry-After seconds or None.
 Admission = tuple[int, str, int | None]
@@ -135,9 +136,10 @@ class HostLoop:
 
     def __init__(
         self, settings: Settings, worker: HostWorker, *, request_lease: Callable[[str], None],
-        release_lease: Callable[[str], None],
+        release_lease: Callable[[str], None], host: str = "0",
     ) -> None:
         self.settings = settings
+        self.host = host  # the metric label: the host's index
         self.worker = worker
         self.request_lease = request_lease
         self.release_lease = release_lease
@@ -232,6 +234,13 @@ class HostLoop:
             logger=quiet,
             server_header=None,
         )
+        self.loop.call_later(LAG_TICK, self._tick, self.loop.time() + LAG_TICK)
+
+    def _tick(self, due: float) -> None:
+        """How late this call ran is how long every connection of the host waited (no I/O here)."""
+        now = self.loop.time()
+        metrics.loop_lag(self.host, now - due)
+        self.loop.call_later(LAG_TICK, self._tick, now + LAG_TICK)
 
     def _stop_serving(self) -> None:
         if self.server is not None:
