@@ -43,12 +43,14 @@ from actors.messages import (
     AdminCommand,
     AdminReply,
     CancelTimer,
+    CheckReadiness,
     GatewayFailed,
     GatewayStarted,
     HostFailed,
     HostStarted,
     LeasesGranted,
     LookupStation,
+    ReadinessReply,
     RegistryFailed,
     RegistryStarted,
     ReleaseLeases,
@@ -125,6 +127,8 @@ class RegistryActor(Actor):
             self._route_timer(message)
         elif isinstance(message, AdminCommand):
             self.send(sender, self._admin(message))
+        elif isinstance(message, CheckReadiness):
+            self.send(sender, self._readiness(message.token))
         elif isinstance(message, WakeupMessage):
             self._wakeup(message.payload)
         elif isinstance(message, (HostStarted, GatewayStarted, ExporterStarted, SchedulerStarted)):
@@ -265,6 +269,14 @@ class RegistryActor(Actor):
             kill_instance(self.settings.admin_port, exclude=os.getpid())
             os._exit(0)
         self.wakeupAfter(1.0, payload=HOUSEKEEPING)
+
+    def _readiness(self, token: int) -> ReadinessReply:
+        """For /readyz: which hosts run (the asker pings them), which other actors do not."""
+        if self.settings is None:
+            return ReadinessReply(token, (), ("registry",))
+        hosts = tuple((h.index, h.address if h.ready else None) for h in self._hosts())
+        down = tuple(c.role for c in self.children if c.role in ("scheduler", "gateway") and not c.ready)
+        return ReadinessReply(token, hosts, down)
 
     # -- the directory --------------------------------------------------------------
 

@@ -40,8 +40,10 @@ from actors.messages import (
     AcquireLeases,
     GetStationState,
     HostFailed,
+    HostPong,
     HostStarted,
     LeasesGranted,
+    PingHost,
     ReleaseLeases,
     RetireStation,
     RevokeLeases,
@@ -105,6 +107,11 @@ class StationHostActor(Actor):
         elif isinstance(message, (SendCall, TimerFired, RevokeLeases, RetireStation, GetStationState)):
             if self.worker is not None:
                 self.worker.put(FromActor(message, sender))
+        elif isinstance(message, PingHost):
+            if self.worker is not None and self.loop is not None and self.loop.thread.is_alive():
+                self.worker.put(FromActor(message, sender))  # the writer answers: it is turning
+            else:
+                self.send(sender, HostPong(message.token, self.index, False))
         elif isinstance(message, LeasesGranted):
             if self.loop is not None:
                 self.loop.granted(message.station_ids)

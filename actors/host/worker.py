@@ -39,6 +39,8 @@ import metrics
 from actors.host.station import Link, Station
 from actors.messages import (
     GetStationState,
+    HostPong,
+    PingHost,
     RetireStation,
     RevokeLeases,
     SendCall,
@@ -254,6 +256,8 @@ class HostWorker:
             self.tell(sender, reply)
         elif isinstance(message, RevokeLeases):
             self._drop(list(message.station_ids), message.reason)
+        elif isinstance(message, PingHost):
+            self.tell(sender, HostPong(message.token, int(self.host), True))
 
     def _drop(self, station_ids: list[str], reason: str) -> None:
         for station_id in station_ids:
