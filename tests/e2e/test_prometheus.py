@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -95,6 +96,14 @@ class Prometheus:
         with urllib.request.urlopen(url, timeout=10) as response:
             return json.loads(response.read())
 
+    def ready(self) -> bool:
+        """Prometheus listens before its storage is open, answering 503 meanwhile."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=10) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
     def query(self, expr: str) -> list[dict[str, Any]]:
         answer = self.get("/api/v1/query", query=expr)
         assert answer["status"] == "success", (expr, answer)
@@ -140,6 +149,8 @@ def prometheus(csms: CentralSystem, tmp_path_factory: pytest.TempPathFactory) ->
         wait_for(lambda: process.poll() is not None or port_open(port), 30, message="prometheus to listen")
         assert process.poll() is None, (home / "prometheus.log").read_text()
         server = Prometheus(port)
+        wait_for(lambda: process.poll() is not None or server.ready(), 60, interval=0.1, message="prometheus to be ready")
+        assert process.poll() is None, (home / "prometheus.log").read_text()
         wait_for(lambda: server.query('up{job="csms"} == 1'), 30, interval=0.2, message="a first scrape")
         traffic(csms)
         wait_for(lambda: server.query(f'count_over_time(up{{job="csms"}}[5m]) >= {SCRAPES_NEEDED + 2}'), 60,
