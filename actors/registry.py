@@ -33,7 +33,6 @@ from typing import Any
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
-import metrics
 from actors import admin
 from actors.errors import CommandError
 from actors.exporter import ExporterFailed, ExporterStarted, MetricsExporterActor, StartExporter
@@ -67,6 +66,7 @@ from actors.messages import (
 )
 from actors.scheduler import SchedulerActor
 from actors.settings import Settings
+from metrics import actor_restarted, expose_restarts, forget_process
 from storage import Store, iso, parse_time
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class RegistryActor(Actor):
         logging.getLogger().setLevel(self.settings.log_level)
         self.store = Store(self.settings.db, migrate_schema=False)
         self.store.mark_all_disconnected()
-        metrics.DEFAULT.expose_restarts()
+        expose_restarts()
         self.started_at = iso(datetime.now(timezone.utc))
         # The gateway first: a port in use is reported before any host starts.
         self.children = [_Child("gateway"), _Child("scheduler"), _Child("exporter")]
@@ -215,12 +215,12 @@ class RegistryActor(Actor):
         if child is None or self.stopping:
             return
         child.address, child.ready = None, False
-        metrics.actor_restarted(child.role)
+        actor_restarted(child.role)
         if child.role == "host":
             self._host_lost(child.index)
             # Its live gauges (memory, descriptors) would otherwise linger beside its successor's.
             assert self.settings is not None
-            metrics.forget_process(child.pid, self.settings.metrics_dir or None)
+            forget_process(child.pid, self.settings.metrics_dir or None)
         child.crashes = 1 if time.monotonic() - child.started > HEALTHY_AFTER else child.crashes + 1
         delay = min(MAX_BACKOFF, 0.5 * 2 ** (child.crashes - 2)) if child.crashes > 1 else 0.0
         log.warning("registry: %s %s exited unexpectedly (crash %d); restarting in %.1fs",

@@ -22,6 +22,7 @@ Recording (cheap; labels are bounded, never idTags or station ids)::
     status_notification(status, error_code)
     authorization(action, status)         # action "Authorize" | "StartTransaction"
     actor_restarted(role)                 # by the registry: "host" | "scheduler" | "gateway" | "exporter"
+    expose_restarts()                     # every role's restart count at 0 (the registry, at start)
     writer_turn(host, events, commit_seconds); loop_lag(host, seconds)
     host_process(host, cpu_seconds=, rss_bytes=, open_fds=)
     connection_event(event)               # "opened" | "closed" | "replaced" | "rejected"
@@ -49,6 +50,7 @@ from metrics.catalogue import (
     connection_event,
     energy_delivered,
     energy_metered,
+    expose_restarts,
     host_process,
     login_failure,
     loop_lag,
@@ -76,6 +78,7 @@ __all__ = [
     "connection_event",
     "energy_delivered",
     "energy_metered",
+    "expose_restarts",
     "forget_process",
     "host_process",
     "login_failure",

@@ -67,6 +67,7 @@ __all__ = [
     "connection_event",
     "energy_delivered",
     "energy_metered",
+    "expose_restarts",
     "host_process",
     "login_failure",
     "loop_lag",
@@ -494,6 +495,7 @@ energy_metered = DEFAULT.energy_metered
 status_notification = DEFAULT.status_notification
 authorization = DEFAULT.authorization
 actor_restarted = DEFAULT.actor_restarted
+expose_restarts = DEFAULT.expose_restarts
 writer_turn = DEFAULT.writer_turn
 loop_lag = DEFAULT.loop_lag
 host_process = DEFAULT.host_process

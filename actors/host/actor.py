@@ -136,7 +136,6 @@ class StationHostActor(Actor):
             self.settings, self.worker,
             request_lease=lambda sid: self.outbox.put("acquire", None, sid),
             release_lease=lambda sid: self.outbox.put("release", None, sid),
-            host=str(self.index),
         )
         _tune_gc()
         self.worker.start()

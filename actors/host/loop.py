@@ -136,10 +136,9 @@ class HostLoop:
 
     def __init__(
         self, settings: Settings, worker: HostWorker, *, request_lease: Callable[[str], None],
-        release_lease: Callable[[str], None], host: str = "0",
+        release_lease: Callable[[str], None],
     ) -> None:
         self.settings = settings
-        self.host = host  # the metric label: the host's index
         self.worker = worker
         self.request_lease = request_lease
         self.release_lease = release_lease
@@ -239,7 +238,7 @@ class HostLoop:
     def _tick(self, due: float) -> None:
         """How late this call ran is how long every connection of the host waited (no I/O here)."""
         now = self.loop.time()
-        metrics.loop_lag(self.host, now - due)
+        metrics.loop_lag(self.worker.host, now - due)
         self.loop.call_later(LAG_TICK, self._tick, now + LAG_TICK)
 
     def _stop_serving(self) -> None:
