@@ -288,3 +288,42 @@ class TimerFired:
     kind: str
     due: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckReadiness:
+    """MetricsExporterActor -> RegistryActor: is the node up (``/readyz``)? Answer: ReadinessReply
+    with the same ``token``."""
+
+    token: int = 0
+
+
+@dataclass(frozen=True)
+class ReadinessReply:
+    """RegistryActor -> the asker of CheckReadiness.
+
+    ``hosts``: one ``(index, address)`` per station host, the address None
+    while that host is not running (died, restarting); ``down``: the other
+    supervised actors that are not running ("scheduler", "gateway"), or
+    "registry" while the registry itself has not been configured yet."""
+
+    token: int
+    hosts: tuple[Any, ...] = ()
+    down: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PingHost:
+    """MetricsExporterActor -> StationHostActor: answer HostPong once the host's writer has taken
+    this ping from its queue (so the actor, the writer and the event loop all run)."""
+
+    token: int = 0
+
+
+@dataclass(frozen=True)
+class HostPong:
+    """StationHostActor -> the sender of PingHost: host ``index`` is serving (or not)."""
+
+    token: int
+    index: int
+    serving: bool

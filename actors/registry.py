@@ -44,6 +44,7 @@ from actors.messages import (
     AdminCommand,
     AdminReply,
     CancelTimer,
+    CheckReadiness,
     GatewayFailed,
     GatewayStarted,
     HostFailed,
@@ -52,6 +53,7 @@ from actors.messages import (
     LeasesRefused,
     LookupStation,
     NodeStopping,
+    ReadinessReply,
     RegistryFailed,
     RegistryStarted,
     ReleaseLeases,
@@ -69,6 +71,7 @@ from actors.messages import (
 )
 from actors.scheduler import SchedulerActor
 from actors.settings import Settings
+from metrics import actor_restarted, expose_restarts, forget_process
 from storage import Store, iso, parse_time
 
 log = logging.getLogger(__name__)
@@ -136,6 +139,8 @@ class RegistryActor(Actor):
             self._route_timer(message)
         elif isinstance(message, AdminCommand):
             self.send(sender, self._admin(message))
+        elif isinstance(message, CheckReadiness):
+            self.send(sender, self._readiness(message.token))
         elif isinstance(message, WakeupMessage):
             self._wakeup(message.payload)
         elif isinstance(message, (HostStarted, GatewayStarted, ExporterStarted, SchedulerStarted)):
@@ -167,6 +172,7 @@ class RegistryActor(Actor):
         logging.getLogger().setLevel(self.settings.log_level)
         self.store = Store(self.settings.db, migrate_schema=False)
         self.store.mark_all_disconnected()
+        expose_restarts()
         self.started_at = iso(datetime.now(timezone.utc))
         # The gateway first: a port in use is reported before any host starts.
         self.children = [_Child("gateway"), _Child("scheduler"), _Child("exporter")]
@@ -250,8 +256,12 @@ class RegistryActor(Actor):
             log.debug("registry: %s ended (the node is stopping)", child.name)
             return
         child.address, child.ready = None, False
+        actor_restarted(child.role)
         if child.role == "host":
             self._host_lost(child.index)
+            # Its live gauges (memory, descriptors) would otherwise linger beside its successor's.
+            assert self.settings is not None
+            forget_process(child.pid, self.settings.metrics_dir or None)
         child.crashes = 1 if time.monotonic() - child.started > HEALTHY_AFTER else child.crashes + 1
         delay = min(MAX_BACKOFF, 0.5 * 2 ** (child.crashes - 2)) if child.crashes > 1 else 0.0
         log.warning("registry: %s exited unexpectedly (crash %d); restarting in %.1fs", child.name, child.crashes, delay)
@@ -300,6 +310,14 @@ class RegistryActor(Actor):
             kill_instance(self.settings.admin_port, exclude=os.getpid())
             os._exit(0)
         self.wakeupAfter(1.0, payload=HOUSEKEEPING)
+
+    def _readiness(self, token: int) -> ReadinessReply:
+        """For /readyz: which hosts run (the asker pings them), which other actors do not."""
+        if self.settings is None:
+            return ReadinessReply(token, (), ("registry",))
+        hosts = tuple((h.index, h.address if h.ready else None) for h in self._hosts())
+        down = tuple(c.role for c in self.children if c.role in ("scheduler", "gateway") and not c.ready)
+        return ReadinessReply(token, hosts, down)
 
     # -- the directory --------------------------------------------------------------
 

@@ -23,6 +23,18 @@ calling thread's recordings are added up in memory instead and written once
 when the block ends, one increment per series touched; the host's writer
 wraps each turn in it. Other threads record directly meanwhile. What a scrape
 sees is the same, one turn later.
+
+Two energy counters, on purpose: ``csms_energy_delivered_wh_total`` moves
+only when a transaction stops (by meterStop - meterStart: billing's figure);
+``csms_energy_metered_wh_total`` moves as MeterValues of a running
+transaction arrive (the growth of its Energy.Active.Import.Register) and takes
+the rest at its stop, so over finished transactions both reach the same sum,
+but the second one shows a four-hour charge while it happens.
+
+Per station host (label ``host``, its index, bounded by ``--hosts``): the
+writer's batch size and commit time, the event loop's lag, and the process's
+CPU, memory and descriptors, which each host samples itself
+(prometheus_client's process collector does not work in multiprocess mode).
 """
 
 from __future__ import annotations
@@ -34,25 +46,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
     "ACTIONS",
+    "AUTHORIZATION_STATUSES",
+    "BATCH_BUCKETS",
+    "CONNECTOR_ERROR_CODES",
+    "CONNECTOR_STATUSES",
     "DEFAULT",
     "ERROR_CODES",
+    "LAG_BUCKETS",
     "LATENCY_BUCKETS",
     "Metrics",
+    "actor_restarted",
+    "authorization",
     "batched",
     "call_error",
     "call_latency",
     "connection_event",
     "energy_delivered",
+    "energy_metered",
+    "expose_restarts",
+    "host_process",
     "login_failure",
+    "loop_lag",
     "message",
     "security_refusal",
+    "status_notification",
     "transaction_flagged",
     "transaction_started",
     "transaction_stopped",
+    "writer_turn",
 ]
 
 # OCPP 1.6 actions, both directions, plus the Security Whitepaper extension.
@@ -124,6 +149,24 @@ ERROR_CODES: frozenset[str] = frozenset(
     }
 )
 
+# OCPP 1.6 §7.7 ChargePointStatus and §7.6 ChargePointErrorCode: the label values of
+# StatusNotification counts (schema-checked before a handler sees them; folded anyway).
+CONNECTOR_STATUSES: frozenset[str] = frozenset(
+    {"Available", "Preparing", "Charging", "SuspendedEVSE", "SuspendedEV", "Finishing", "Reserved",
+     "Unavailable", "Faulted"}
+)
+CONNECTOR_ERROR_CODES: frozenset[str] = frozenset(
+    {"ConnectorLockFailure", "EVCommunicationError", "GroundFailure", "HighTemperature", "InternalError",
+     "LocalListConflict", "NoError", "OtherError", "OverCurrentFailure", "OverVoltage", "PowerMeterFailure",
+     "PowerSwitchFailure", "ReaderFailure", "ResetFailure", "UnderVoltage", "WeakSignal"}
+)
+# OCPP 1.6 §7.2 AuthorizationStatus.
+AUTHORIZATION_STATUSES: frozenset[str] = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
+# Where an idTag was checked (the label ``action`` of csms_authorizations_total).
+AUTHORIZING_ACTIONS: frozenset[str] = frozenset({"Authorize", "StartTransaction"})
+# Supervised actors (the label ``role`` of csms_actor_restarts_total).
+ROLES: tuple[str, ...] = ("host", "scheduler", "gateway", "exporter")
+
 # 0.5 ms .. 30 s: a handled Heartbeat takes well under a millisecond, a charge
 # point answering a CALL may take up to the call timeout (30 s by default).
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -145,12 +188,23 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 )
 
 
+# Events per writer turn: 1 when idle, up to MAX_TURN (2000) in a storm.
+BATCH_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+# Event loop lag: a healthy loop is late by well under a millisecond; seconds mean
+# every connection of the host waits (a blocking call on the loop).
+LAG_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 def _action_label(action: str) -> str:
     return action if action in ACTIONS else "unknown"
 
 
 def _code_label(code: str) -> str:
     return code if code in ERROR_CODES else "other"
+
+
+def _in(value: str, allowed: frozenset[str]) -> str:
+    return value if value in allowed else "other"
 
 
 class Metrics:
@@ -167,7 +221,6 @@ class Metrics:
         self._batch_thread: int | None = None
         self._counts: dict[Any, float] = {}
         self._observed: dict[Any, list[Any]] = {}
-        self._bounds = (*LATENCY_BUCKETS, math.inf)
         self.messages = Counter(
             "csms_ocpp_messages",
             "OCPP-J messages by action, direction and outcome "
@@ -201,7 +254,8 @@ class Metrics:
         )
         self.energy = Counter(
             "csms_energy_delivered_wh",
-            "Energy delivered in stopped transactions, in Wh.",
+            "Energy of stopped transactions, in Wh (meterStop - meterStart), counted when each stops; "
+            "csms_energy_metered_wh_total moves as meter values arrive.",
             registry=registry,
         )
         self.transactions_flagged = Counter(
@@ -229,6 +283,74 @@ class Metrics:
             "csms_connection_events",
             "Charge point connection events (opened, closed, replaced, rejected).",
             ["event"],
+            registry=registry,
+        )
+        self.status_notifications = Counter(
+            "csms_status_notifications",
+            "StatusNotifications received, by connector status and error code (connector 0 included).",
+            ["status", "error_code"],
+            registry=registry,
+        )
+        self.authorizations = Counter(
+            "csms_authorizations",
+            "idTags checked, by where (Authorize, StartTransaction) and the idTagInfo status answered.",
+            ["action", "status"],
+            registry=registry,
+        )
+        self.metered = Counter(
+            "csms_energy_metered_wh",
+            "Energy of transactions in progress, in Wh, counted as MeterValues arrive "
+            "(Energy.Active.Import.Register growth) and completed by their StopTransaction.",
+            registry=registry,
+        )
+        self.restarts = Counter(
+            "csms_actor_restarts",
+            "Supervised actors restarted by the registry after they died, by role.",
+            ["role"],
+            registry=registry,
+        )
+        # Per station host (label host = its index): the writer, the event loop, the process.
+        self.writer_batch = Histogram(
+            "csms_writer_batch_events",
+            "Events (frames, connects, closes, commands) handled in one writer turn, that is one commit.",
+            ["host"],
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.writer_commit = Histogram(
+            "csms_writer_commit_seconds",
+            "Time of one writer turn's COMMIT (synchronous=FULL: the fsync).",
+            ["host"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.lag = Histogram(
+            "csms_event_loop_lag_seconds",
+            "How late a periodic tick of a station host's event loop ran.",
+            ["host"],
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.host_cpu = Counter(
+            "csms_host_cpu_seconds",
+            "User and system CPU time of a station host's process (all its incarnations).",
+            ["host"],
+            registry=registry,
+        )
+        # livemostrecent: the value of the host's live process; the registry removes a
+        # dead one's file (metrics.process_exited), and a restarted host's newer write wins.
+        self.host_memory = Gauge(
+            "csms_host_resident_memory_bytes",
+            "Resident memory of a station host's process.",
+            ["host"],
+            multiprocess_mode="livemostrecent",
+            registry=registry,
+        )
+        self.host_fds = Gauge(
+            "csms_host_open_fds",
+            "Open file descriptors of a station host's process (one per connection, plus a few).",
+            ["host"],
+            multiprocess_mode="livemostrecent",
             registry=registry,
         )
 
@@ -259,7 +381,7 @@ class Metrics:
         observed, self._observed = self._observed, {}
         for counter, amount in counts.items():
             counter.inc(amount)
-        for histogram, (total, buckets) in observed.items():
+        for histogram, (total, buckets, _bounds) in observed.items():
             # Histogram.observe(x) of prometheus_client 0.26 is _sum.inc(x) and one
             # _buckets[i].inc(1), for the first bound >= x: the same, added up
             # (tests/unit/test_metrics_batched.py compares both, sample by sample).
@@ -280,9 +402,10 @@ class Metrics:
             return
         entry = self._observed.get(histogram)
         if entry is None:
-            entry = self._observed[histogram] = [0.0, [0] * len(self._bounds)]
+            bounds = histogram._upper_bounds  # the histogram's own buckets, +Inf last
+            entry = self._observed[histogram] = [0.0, [0] * len(bounds), bounds]
         entry[0] += seconds
-        entry[1][bisect_left(self._bounds, seconds)] += 1
+        entry[1][bisect_left(entry[2], seconds)] += 1
 
     def message(self, action: str, direction: str, outcome: str) -> None:
         """Count one message; ``outcome`` is result, error, timeout or rejected-frame."""
@@ -310,6 +433,48 @@ class Metrics:
         """
         if wh > 0 and not math.isinf(wh):
             self._inc(self.energy, wh)
+
+    def energy_metered(self, wh: float) -> None:
+        """Add energy of a transaction in progress (a register's growth); NaN, infinite or <= 0 ignored."""
+        if wh > 0 and not math.isinf(wh):
+            self._inc(self.metered, wh)
+
+    def status_notification(self, status: str, error_code: str) -> None:
+        """Count one StatusNotification by its status and errorCode (outside OCPP 1.6: "other")."""
+        self._inc(self._child(self.status_notifications, (_in(status, CONNECTOR_STATUSES),
+                                                          _in(error_code, CONNECTOR_ERROR_CODES))))
+
+    def authorization(self, action: str, status: str) -> None:
+        """Count one idTag check: ``action`` Authorize or StartTransaction, ``status`` as answered."""
+        self._inc(self._child(self.authorizations, (_in(action, AUTHORIZING_ACTIONS),
+                                                    _in(status, AUTHORIZATION_STATUSES))))
+
+    def actor_restarted(self, role: str) -> None:
+        """Count one restart of a supervised actor (host, scheduler, gateway, exporter)."""
+        self._inc(self._child(self.restarts, (role,)))
+
+    def expose_restarts(self) -> None:
+        """Make every role's restart count visible at 0, so that increase() sees the first one."""
+        for role in ROLES:
+            self._child(self.restarts, (role,))
+
+    def writer_turn(self, host: str, events: int, commit_seconds: float) -> None:
+        """One writer turn of station host ``host``: its events and the time of its COMMIT."""
+        self._observe(self._child(self.writer_batch, (host,)), events)
+        self._observe(self._child(self.writer_commit, (host,)), commit_seconds)
+
+    def loop_lag(self, host: str, seconds: float) -> None:
+        """How late station host ``host``'s periodic loop tick ran."""
+        self._observe(self._child(self.lag, (host,)), max(0.0, seconds))
+
+    def host_process(self, host: str, *, cpu_seconds: float, rss_bytes: float, open_fds: float) -> None:
+        """Station host ``host``'s process: CPU used since the last call, memory and descriptors now."""
+        if cpu_seconds > 0:
+            self._inc(self._child(self.host_cpu, (host,)), cpu_seconds)
+        else:
+            self._child(self.host_cpu, (host,))  # exposed at 0 from the first sample
+        self._child(self.host_memory, (host,)).set(rss_bytes)
+        self._child(self.host_fds, (host,)).set(open_fds)
 
     def connection_event(self, event: str) -> None:
         """Count one connection event: opened, closed, replaced or rejected."""
@@ -340,4 +505,12 @@ connection_event = DEFAULT.connection_event
 login_failure = DEFAULT.login_failure
 security_refusal = DEFAULT.security_refusal
 transaction_flagged = DEFAULT.transaction_flagged
+energy_metered = DEFAULT.energy_metered
+status_notification = DEFAULT.status_notification
+authorization = DEFAULT.authorization
+actor_restarted = DEFAULT.actor_restarted
+expose_restarts = DEFAULT.expose_restarts
+writer_turn = DEFAULT.writer_turn
+loop_lag = DEFAULT.loop_lag
+host_process = DEFAULT.host_process
 batched = DEFAULT.batched

@@ -9,7 +9,8 @@ does the parsing, the limits and the keep-alive:
 | request                              | answer                                      |
 |--------------------------------------|---------------------------------------------|
 | GET /metrics                         | 200, the exposition (rendered on the render thread) |
-| GET / or /healthz                    | 200, "ok"                                   |
+| GET / or /healthz                    | 200, "ok" (liveness: this process answers)  |
+| GET /readyz                          | 200 when ``ready()`` says so, else 503; a short JSON body either way |
 | HEAD of those                        | the same without a body                     |
 | another method on those paths        | 405                                         |
 | another path                         | 404                                         |
@@ -30,11 +31,11 @@ import concurrent.futures
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-__all__ = ["IDLE_TIMEOUT", "MAX_LINE", "MetricsServer", "Render"]
+__all__ = ["IDLE_TIMEOUT", "MAX_LINE", "MetricsServer", "Ready", "Render"]
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,16 @@ MAX_LINE = 8190  # request line and each header line, in bytes (aiohttp's own de
 START_TIMEOUT = 10.0
 
 Render = Callable[[], tuple[bytes, str]]
+Ready = Callable[[], Awaitable[tuple[bool, str]]]  # run on the server's loop: (ready, JSON body)
 
 
 class MetricsServer:
     """Serves ``render()`` at ``/metrics`` on ``sock`` (already bound and listening)."""
 
-    def __init__(self, sock: socket.socket, render: Render) -> None:
+    def __init__(self, sock: socket.socket, render: Render, ready: Ready | None = None) -> None:
         self.sock = sock
         self.render = render
+        self.ready = ready
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="metrics-http", daemon=True)
         self.renderer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-render")
@@ -97,6 +100,7 @@ class MetricsServer:
         app.router.add_route("*", "/metrics", self._metrics)
         app.router.add_route("*", "/", self._ok)
         app.router.add_route("*", "/healthz", self._ok)
+        app.router.add_route("*", "/readyz", self._readyz)
         self.runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=IDLE_TIMEOUT,
                                     shutdown_timeout=1.0)
         await self.runner.setup()
@@ -124,6 +128,19 @@ class MetricsServer:
         if request.method not in ("GET", "HEAD"):
             return _plain(405, "method not allowed\n")
         return _plain(200, "ok\n")
+
+
+    async def _readyz(self, request: web.Request) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return _plain(405, "method not allowed\n")
+        if self.ready is None:
+            return _plain(200, "ok\n")
+        try:
+            ready, body = await self.ready()
+        except Exception:
+            log.error("readiness check failed", exc_info=True)
+            return _plain(503, '{"status": "not ready", "not_ready": ["readiness check failed"]}\n')
+        return web.Response(status=200 if ready else 503, text=body, content_type="application/json")
 
 
 def _plain(status: int, text: str) -> web.Response:

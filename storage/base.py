@@ -85,6 +85,7 @@ class StoreBase:
 
     db: Database
     _turn_lock: Any = None  # a station host writer's lock file (storage.db.Store(writer=True))
+    last_commit_seconds = 0.0  # how long the last group()'s COMMIT took (the writer's metric)
 
     @property
     def conn(self) -> RetryingConnection:
@@ -174,7 +175,9 @@ class StoreBase:
                 conn.execute("ROLLBACK")
                 raise
             try:
+                started = time.perf_counter()
                 conn.execute("COMMIT")
+                self.last_commit_seconds = time.perf_counter() - started
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from pathlib import Path
 
 from sqlite_utils import Database
 
@@ -88,6 +89,19 @@ class Store(
         )
         assert found is not None
         return found
+
+
+def probe(path: str, *, timeout: float) -> None:
+    """Raise unless the database answers a read within ``timeout`` seconds (``/readyz``).
+
+    A fresh read-only connection (it never creates the file) reads the schema:
+    ``SELECT 1`` alone would not touch the file at all in SQLite.
+    """
+    conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, timeout=timeout)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    finally:
+        conn.close()
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

@@ -256,6 +256,31 @@ class StationsMixin(StoreBase):
         self._last_touch[station_id] = now
         self.conn.execute("UPDATE stations SET last_seen = ? WHERE id = ?", [iso(now), station_id])
 
+    # -- monitoring (scraped by the metrics exporter) ------------------------------------
+
+    def connector_counts(self) -> list[Row]:
+        """Connectors (id 1 and up) of connected charge points, counted by last status and error code."""
+        return self.rows(
+            "SELECT c.status AS status, c.error_code AS error_code, COUNT(*) AS n FROM connectors c "
+            "JOIN stations s ON s.id = c.station_id WHERE s.connected = 1 AND c.connector_id > 0 "
+            "GROUP BY c.status, c.error_code"
+        )
+
+    def silent_station_counts(self, now: datetime, default_interval: int) -> dict[bool, int]:
+        """Charge points once accepted and not heard from for more than twice their heartbeat
+        interval (their HeartbeatInterval key when known, else ``default_interval``), by connected."""
+        rows = self.conn.execute(
+            "SELECT s.connected, COUNT(*) FROM stations s LEFT JOIN configuration c "
+            "ON c.station_id = s.id AND c.key = 'HeartbeatInterval' "
+            "WHERE s.ever_accepted = 1 AND (julianday(?) - julianday(COALESCE(s.last_seen, s.connected_at, s.created_at)))"
+            " * 86400.0 > 2 * COALESCE(NULLIF(CAST(c.value AS INTEGER), 0), ?) GROUP BY s.connected",
+            [iso(now), default_interval],
+        ).fetchall()
+        found = {False: 0, True: 0}
+        for connected, n in rows:
+            found[bool(connected)] = int(n)
+        return found
+
     # -- connectors --------------------------------------------------------------
 
     def record_status(self, station_id: str, payload: dict[str, Any], now: datetime) -> None:

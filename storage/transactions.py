@@ -289,3 +289,15 @@ class TransactionsMixin(StoreBase):
         for r in rows:
             r["sampled_value"] = json.loads(r["sampled_value"])
         return rows
+
+    def latest_meter_values(self, transaction_id: int, count: int) -> list[Row]:
+        """The ``count`` meter values stored last for ``transaction_id`` by its own charge point, newest first."""
+        rows = self.rows(
+            "SELECT connector_id, timestamp, sampled_value, received_at FROM meter_values "
+            "WHERE transaction_id = ? AND station_id = (SELECT station_id FROM transactions WHERE id = ?) "
+            "ORDER BY id DESC LIMIT ?",
+            [transaction_id, transaction_id, count],
+        )
+        for r in rows:
+            r["sampled_value"] = json.loads(r["sampled_value"])
+        return rows

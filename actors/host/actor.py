@@ -27,10 +27,12 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import time
 from typing import Any
 
 from thespian.actors import Actor, ActorExitRequest, ThespianWatch, WakeupMessage, WatchMessage
 
+import metrics
 from actors.adapters.bridge import Outbox, ThreadSafeLogs
 from actors.host.loop import HostLoop
 from actors.host.worker import FromActor, HostWorker, Turn
@@ -38,9 +40,11 @@ from actors.messages import (
     AcquireLeases,
     GetStationState,
     HostFailed,
+    HostPong,
     HostStarted,
     LeasesGranted,
     LeasesRefused,
+    PingHost,
     ReleaseLeases,
     RetireStation,
     RevokeLeases,
@@ -72,6 +76,7 @@ def _tune_gc() -> None:
 
 ORPHAN_CHECK = "orphan-check"
 STOP_TIMEOUT = 4.0
+SAMPLE_EVERY = 5.0  # seconds between samples of the process's CPU, memory and descriptors
 
 
 class StationHostActor(Actor):
@@ -85,6 +90,8 @@ class StationHostActor(Actor):
         self.loop: HostLoop | None = None
         self.logs: ThreadSafeLogs | None = None
         self.parent_pid = os.getppid()
+        self.sampler = metrics.ProcessSampler()
+        self.sampled_at = -SAMPLE_EVERY
 
     def receiveMessage(self, message: Any, sender: Any) -> Any:
         try:
@@ -101,6 +108,11 @@ class StationHostActor(Actor):
         elif isinstance(message, (SendCall, TimerFired, RetireStation, GetStationState)):
             if self.worker is not None:
                 self.worker.put(FromActor(message, sender))
+        elif isinstance(message, PingHost):
+            if self.worker is not None and self.loop is not None and self.loop.thread.is_alive():
+                self.worker.put(FromActor(message, sender))  # the writer answers: it is turning
+            else:
+                self.send(sender, HostPong(message.token, self.index, False))
         elif isinstance(message, LeasesGranted):
             if self.loop is not None:
                 self.loop.granted(message.tickets)
@@ -128,7 +140,7 @@ class StationHostActor(Actor):
         root.setLevel(self.settings.log_level)
         self.logs = ThreadSafeLogs(root.handlers[:], self.outbox)
         root.handlers = [self.logs]
-        self.worker = HostWorker(self.settings, release=self._release)
+        self.worker = HostWorker(self.settings, release=self._release, host=str(self.index))
         self.loop = HostLoop(
             self.settings, self.worker,
             request_lease=lambda ticket: self.outbox.put("acquire", None, ticket),
@@ -141,6 +153,7 @@ class StationHostActor(Actor):
             log.error("station host %d: %s", self.index, failure)
             self.send(sender, HostFailed(self.index, failure))
             return
+        self._sample()
         self.wakeupAfter(1.0, payload=ORPHAN_CHECK)
         log.info("station host %d serving (pid %d)", self.index, os.getpid())
         self.send(sender, HostStarted(self.index, os.getpid()))
@@ -177,7 +190,18 @@ class StationHostActor(Actor):
             log.error("station host %d: the registry is gone; ending", self.index)
             self._stop()
             os._exit(0)
+        if time.monotonic() - self.sampled_at >= SAMPLE_EVERY:
+            self._sample()
         self.wakeupAfter(1.0, payload=ORPHAN_CHECK)
+
+    def _sample(self) -> None:
+        """This process's CPU, memory and descriptors, on the actor's thread (never the loop's)."""
+        self.sampled_at = time.monotonic()
+        try:
+            cpu, rss, fds = self.sampler.sample()
+            metrics.host_process(str(self.index), cpu_seconds=cpu, rss_bytes=rss, open_fds=fds)
+        except Exception:
+            log.warning("station host %d: process sample failed", self.index, exc_info=True)
 
     def _stop(self) -> None:
         # The writer first: it closes every connection 1001 and commits; then the

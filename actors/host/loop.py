@@ -87,6 +87,7 @@ LISTEN_BACKLOG = 16384
 SOMAXCONN = "/proc/sys/net/core/somaxconn"
 AUTH_THREADS = 2
 AUTH_BATCH = 64  # admission answers handed to the loop at once
+LAG_TICK = 0.5  # seconds between the ticks that measure the loop's lag (csms_event_loop_lag_seconds)
 
 # An admission decision: HTTP status (0: admitted), reason, Retry-After seconds or None.
 Admission = tuple[int, str, int | None]
@@ -259,6 +260,7 @@ class HostLoop:
             listeners.append((self.plain_sock, None))
         for sock, context in listeners:
             self.servers.append(await self._listen(sock, context, ping, quiet))
+        self.loop.call_later(LAG_TICK, self._tick, self.loop.time() + LAG_TICK)
 
     async def _listen(self, sock: socket.socket | None, context: ssl.SSLContext | None, ping: float | None,
                       quiet: logging.Logger) -> Server:
@@ -279,6 +281,12 @@ class HostLoop:
             logger=quiet,
             server_header=None,
         )
+
+    def _tick(self, due: float) -> None:
+        """How late this call ran is how long every connection of the host waited (no I/O here)."""
+        now = self.loop.time()
+        metrics.loop_lag(self.worker.host, now - due)
+        self.loop.call_later(LAG_TICK, self._tick, now + LAG_TICK)
 
     def _stop_serving(self) -> None:
         for server in self.servers:

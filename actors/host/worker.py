@@ -14,7 +14,7 @@ anything out (ARCHITECTURE.md, "Group commit"):
 | handle         | each event to its station actor; writes go into the turn's transaction, each event in a savepoint |
 | commit         | ``synchronous=FULL``: an acknowledged write survives power loss      |
 | release        | frames and closes to the loop, actor messages to the host actor, call timeouts armed |
-| metrics        | the turn's counts, added up in memory (``metrics.batched``), written to the process's metric file |
+| metrics        | the turn's counts, added up in memory (``metrics.batched``), written to the process's metric file; with them the turn's size and its COMMIT's time (``csms_writer_batch_events``, ``csms_writer_commit_seconds``) |
 | commit failed  | nothing is released: the connections that had frames in the turn are closed 1011 and their station actors dropped, so the charge points reconnect and retry and are served from storage |
 
 Waiting for the database lock (another host is committing) happens here,
@@ -39,6 +39,8 @@ import metrics
 from actors.host.station import Link, Station
 from actors.messages import (
     GetStationState,
+    HostPong,
+    PingHost,
     RetireStation,
     RevokeLeases,
     SendCall,
@@ -121,9 +123,10 @@ class HostWorker:
     actor thread from there.
     """
 
-    def __init__(self, settings: Settings, *, release: Release) -> None:
+    def __init__(self, settings: Settings, *, release: Release, host: str = "0") -> None:
         self.settings = settings
         self.release = release
+        self.host = host  # the metric label: the host's index
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.stations: dict[str, Station] = {}
         self.turn = Turn()
@@ -198,6 +201,7 @@ class HostWorker:
             return
         self.turns += 1
         self.events += len(events)
+        metrics.writer_turn(self.host, len(events), self.store.last_commit_seconds)
         self.release(turn)
 
     def _abandon(self, events: list[Any]) -> None:
@@ -252,6 +256,8 @@ class HostWorker:
             self.tell(sender, reply)
         elif isinstance(message, RevokeLeases):
             self._drop(list(message.station_ids), message.reason)
+        elif isinstance(message, PingHost):
+            self.tell(sender, HostPong(message.token, int(self.host), True))
 
     def _drop(self, station_ids: list[str], reason: str) -> None:
         for station_id in station_ids:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from actors.errors import OcppCallError
+from actors.ocpp import energy
 from actors.ocpp.authorization import id_tag_info
 from actors.ocpp.effects import Count, Effect, Reads, Tell, Write
 from actors.settings import Settings
@@ -53,6 +54,10 @@ class Context:
     # Transaction ids known to be this station's (a cache the station machine keeps
     # across calls): a MeterValues naming one needs no read to check its owner.
     own_transactions: set[int] = field(default_factory=set)
+    # The highest energy register reading (Wh) counted so far per transaction in
+    # progress (kept by the station machine too): csms_energy_metered_wh_total grows
+    # by what a MeterValues adds to it, with no read while the station actor lives.
+    energy_seen: dict[int, float] = field(default_factory=dict)
 
     def write(self, op: str, *args: Any, **kwargs: Any) -> None:
         self.effects.append(Write(op, args, kwargs))
@@ -131,11 +136,14 @@ def heartbeat(ctx: Context, req: Payload) -> Payload:
 
 def status_notification(ctx: Context, req: Payload) -> Payload:
     ctx.write("record_status", ctx.station_id, req, ctx.now)
+    ctx.count("status_notification", req["status"], req["errorCode"])
     return {}
 
 
 def authorize(ctx: Context, req: Payload) -> Payload:
-    return {"idTagInfo": id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)}
+    info = id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)
+    ctx.count("authorization", "Authorize", info["status"])
+    return {"idTagInfo": info}
 
 
 # Implausible but valid values: accepted (OCPP asks the central system to answer them
@@ -211,7 +219,9 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
         flags = start_flags(req, ctx.now)
         ctx.write("start_transaction", ctx.station_id, req, info["status"], ctx.now, transaction_id=tx_id, flags=flags)
         ctx.count("transaction_started")
+        ctx.count("authorization", "StartTransaction", info["status"])
         _flagged(ctx, tx_id, flags)
+        _remember_energy(ctx, tx_id, float(req["meterStart"]))
     _remember_own(ctx, tx_id)
     log.info(
         "station %s connector %s: transaction %d %s (%s)",
@@ -233,6 +243,10 @@ def stop_transaction(ctx: Context, req: Payload) -> Payload:
         # storage.transactions: the first stop of a known transaction stores energy = stop - start.
         ctx.count("transaction_stopped")
         ctx.count("energy_delivered", req["meterStop"] - before["meter_start"])
+        # What the MeterValues did not count yet: both energy counters agree once it stops.
+        baseline = _energy_baseline(ctx, req["transactionId"], before)
+        ctx.count("energy_metered", req["meterStop"] - baseline)
+        ctx.energy_seen.pop(req["transactionId"], None)
     log.info(
         "station %s: transaction %s stopped (%s)%s", ctx.station_id, req.get("transactionId"),
         req.get("reason", "Local"), "" if known else " [unknown transaction]",
@@ -259,7 +273,45 @@ def meter_values(ctx: Context, req: Payload) -> Payload:
                         ctx.station_id, tx_id)
             flag = FOREIGN_TRANSACTION
     ctx.write("record_meter_values", ctx.station_id, req, ctx.now, flag=flag)
+    if tx_id is not None and flag is None:
+        _meter_energy(ctx, tx_id, req["meterValue"])
     return {}
+
+
+ENERGY_LOOKBACK = 5  # stored meterValue elements read for the baseline when a station actor is new
+
+
+def _meter_energy(ctx: Context, tx_id: int, meter_value: list[Payload]) -> None:
+    """Count the growth of the transaction's energy register since the highest reading counted."""
+    reading = energy.reading_wh(meter_value)
+    if reading is None:
+        return
+    if tx_id in ctx.energy_seen:
+        baseline = ctx.energy_seen[tx_id]
+    else:
+        tx = ctx.view.get_transaction(tx_id)
+        if tx is None or tx["station_id"] != ctx.station_id or tx["stopped_at"] is not None:
+            return  # late values of a stopped transaction: its stop counted the rest
+        baseline = _energy_baseline(ctx, tx_id, tx)
+    if reading > baseline:
+        ctx.count("energy_metered", reading - baseline)
+        _remember_energy(ctx, tx_id, reading)
+
+
+def _energy_baseline(ctx: Context, tx_id: int, tx: Payload) -> float:
+    """The highest reading of ``tx_id`` counted already: remembered, else its meterStart or the
+    highest of its last stored readings (the station actor was made anew since they came)."""
+    if tx_id in ctx.energy_seen:
+        return ctx.energy_seen[tx_id]
+    stored = [r for row in ctx.view.latest_meter_values(tx_id, ENERGY_LOOKBACK)
+              if (r := energy.register_wh(row["sampled_value"])) is not None]
+    return max([float(tx["meter_start"]), *stored])
+
+
+def _remember_energy(ctx: Context, tx_id: int, wh: float) -> None:
+    if tx_id not in ctx.energy_seen and len(ctx.energy_seen) >= OWN_TRANSACTIONS_KEPT:
+        ctx.energy_seen.clear()
+    ctx.energy_seen[tx_id] = wh
 
 
 OWN_TRANSACTIONS_KEPT = 16  # a station has a transaction per connector at a time

@@ -41,7 +41,8 @@ WRITES = frozenset({
 # The functions of ``metrics`` a Count may name.
 COUNTS = frozenset({
     "message", "call_latency", "call_error", "connection_event", "transaction_started",
-    "transaction_stopped", "energy_delivered", "transaction_flagged",
+    "transaction_stopped", "energy_delivered", "transaction_flagged", "energy_metered", "status_notification",
+    "authorization",
 })
 
 
@@ -149,4 +150,6 @@ class Reads(Protocol):
     def remote_start_profile(self, station_id: str, connector_id: int, id_tag: str) -> tuple[int, dict[str, Any]] | None: ...
 
     def get_configuration(self, station_id: str) -> list[Row]: ...
+
+    def latest_meter_values(self, tx_id: int, count: int) -> list[Row]: ...
 

@@ -50,6 +50,8 @@ from actors.settings import Settings
 
 log = logging.getLogger(__name__)
 
+TOUCH_EVERY = 30.0  # seconds between last_seen writes for a station that talks but sends no Heartbeat
+
 SEEN_IDS = 1000  # message ids remembered per connection (J §4.1.4 uniqueness)
 
 __all__ = ["SCHEDULER", "SEEN_IDS", "StationMachine", "refusal_reason"]
@@ -76,6 +78,8 @@ class StationMachine:
         self.window_start = 0.0
         self.window_calls = 0
         self.own_transactions: set[int] = set()  # core.Context.own_transactions, kept between calls
+        self.energy_seen: dict[int, float] = {}  # core.Context.energy_seen, kept between calls
+        self.touched_at = 0.0  # mono time last_seen was last written (csms_stations_silent reads it)
         self.meter_window_start = 0.0  # meterValue elements stored this minute (a station's volume bound)
         self.meter_window_rows = 0
 
@@ -104,6 +108,7 @@ class StationMachine:
         self.conn = conn
         self.seen_ids.clear()
         self.window_start, self.window_calls = mono, 0  # the flood limit is per connection
+        self.touched_at = mono  # mark_connected sets last_seen
         step.effects.append(Write("mark_connected", (self.station_id, True, now)))  # creates an unknown one's row
         if not self.registered:
             # Admitted by --unknown-stations accept: registered here, in the writer's
@@ -209,12 +214,16 @@ class StationMachine:
         step.effects.append(Send(conn, ocppj.result_frame(call.message_id, reply)))
         step.effects.append(Count("message", (action, "in", "result")))
         step.effects.append(Count("call_latency", (action, "in", mono - received)))
+        if mono - self.touched_at >= TOUCH_EVERY and call.action != "Heartbeat":
+            # OCPP 1.6 §4.6: any PDU proves liveness, not only a Heartbeat (which touches itself).
+            self.touched_at = mono
+            step.effects.append(Write("touch", (self.station_id, now)))
         # If the host cannot store what the reply acknowledges, the charge point must retry.
         step.fallback = partial(self._not_stored, conn, call.message_id, action, session)
 
     def _context(self, now: datetime) -> core.Context:
         return core.Context(view=self.view, station_id=self.station_id, settings=self.settings, now=now,
-                            own_transactions=self.own_transactions)
+                            own_transactions=self.own_transactions, energy_seen=self.energy_seen)
 
     def _after_inbound(self, ctx: core.Context, call: ocppj.Call, reply: dict[str, Any]) -> None:
         """Bookkeeping of other profiles that a Core message triggers (reservations, profiles)."""

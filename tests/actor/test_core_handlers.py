@@ -387,3 +387,55 @@ def test_an_implausible_stop_adds_its_flags_to_the_transaction(store: Store) -> 
     ok = call(ctx_for(store), "StartTransaction", start(connector=2, meter=0))["transactionId"]
     call(ctx_for(store), "StopTransaction", {"transactionId": ok, "meterStop": 10, "timestamp": "2026-11-25T09:30:00Z"})
     assert store.get_transaction(ok)["flags"] == []
+
+
+# -- what the operator alerts on (issue 12): counted as effects, never recorded here ----------
+
+
+def _register(value: str, **extra: str) -> dict[str, Any]:
+    return {"timestamp": "2026-11-25T09:10:00Z",
+            "sampledValue": [{"value": value, "measurand": "Energy.Active.Import.Register", **extra}]}
+
+
+def test_a_status_notification_is_counted_by_status_and_error_code(store: Store) -> None:
+    ctx = ctx_for(store)
+    call(ctx, "StatusNotification", {"connectorId": 1, "status": "Faulted", "errorCode": "GroundFailure"})
+    assert _counted(ctx, "status_notification") == [("Faulted", "GroundFailure")]
+
+
+def test_authorize_and_start_transaction_count_the_status_they_answer(store: Store) -> None:
+    store.upsert_tag("GOOD")
+    ctx = ctx_for(store)
+    call(ctx, "Authorize", {"idTag": "NOBODY"})
+    call(ctx, "Authorize", {"idTag": "good"})
+    call(ctx, "StartTransaction", start(id_tag="NOBODY"))
+    assert _counted(ctx, "authorization") == [
+        ("Authorize", "Invalid"), ("Authorize", "Accepted"), ("StartTransaction", "Invalid")]
+
+
+def test_meter_values_of_a_running_transaction_count_the_growth_of_its_energy_register(store: Store) -> None:
+    ctx = ctx_for(store)
+    tx = call(ctx, "StartTransaction", start(meter=10_000))["transactionId"]
+    for values in ([_register("10400")], [_register("10.9", unit="kWh")], [_register("10900")],
+                   [_register("5000", phase="L1"), {"timestamp": "2026-11-25T09:11:00Z", "sampledValue": [{"value": "7", "measurand": "Power.Active.Import"}]}]):
+        call(ctx, "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": values})
+    call(ctx, "StopTransaction", {"transactionId": tx, "meterStop": 11_000, "timestamp": "2026-11-25T09:30:00Z"})
+    # 400, then 500 (10.9 kWh), nothing for a repeated reading, a phase or another measurand; the stop adds 100.
+    assert _counted(ctx, "energy_metered") == [(400.0,), (500.0,), (100.0,)]
+    assert _counted(ctx, "energy_delivered") == [(1000,)]
+
+
+def test_a_new_station_actor_counts_meter_values_from_the_last_stored_reading_not_from_meter_start(
+        store: Store) -> None:
+    tx = call(ctx_for(store), "StartTransaction", start(meter=10_000))["transactionId"]
+    call(ctx_for(store), "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [_register("10400")]})
+    fresh = ctx_for(store)  # the station actor was made anew (a reconnect): nothing remembered
+    call(fresh, "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [_register("10600")]})
+    assert _counted(fresh, "energy_metered") == [(200.0,)]
+
+
+def test_meter_values_of_another_station_s_transaction_count_no_energy(store: Store) -> None:
+    tx = call(ctx_for(store, "CP1"), "StartTransaction", start(meter=0))["transactionId"]
+    ctx = ctx_for(store, "CP2")
+    call(ctx, "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [_register("999999")]})
+    assert _counted(ctx, "energy_metered") == []

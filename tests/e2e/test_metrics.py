@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.chargepoint import ChargePoint, now_iso
-from tests.support.system import CentralSystem
+from tests.support.system import CentralSystem, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -178,3 +178,77 @@ def test_idle_connections_to_the_metrics_port_do_not_take_it_offline(csms: Centr
     finally:
         for sock in idle:
             sock.close()
+
+
+# -- issue 12: what an operator alerts on --------------------------------------------------------
+
+
+def sample(system: CentralSystem, name: str, **labels: str) -> float:
+    return scrape(system).get((name, frozenset(labels.items())), 0.0)
+
+
+def grows_to(system: CentralSystem, name: str, value: float, **labels: str) -> None:
+    """Counters are written after the writer's turn, just after the reply: wait for the scrape to show it."""
+    wait_for(lambda: sample(system, name, **labels) == value, 10, interval=0.05,
+             message=f"{name}{labels} to reach {value} (now {sample(system, name, **labels)})")
+
+
+def test_a_connector_reported_faulted_is_in_the_connectors_gauge_and_its_notification_counted(
+        csms: CentralSystem) -> None:
+    faulted = sample(csms, "csms_connectors", status="Faulted")
+    ground = sample(csms, "csms_connector_errors", error_code="GroundFailure")
+    notified = sample(csms, "csms_status_notifications_total", status="Faulted", error_code="GroundFailure")
+    with ChargePoint(csms.url, "METRICS-FAULT") as cp:
+        cp.booted()
+        cp.status(1, "Faulted", "GroundFailure")
+        assert sample(csms, "csms_connectors", status="Faulted") == faulted + 1  # from storage: committed
+        assert sample(csms, "csms_connector_errors", error_code="GroundFailure") == ground + 1
+        grows_to(csms, "csms_status_notifications_total", notified + 1, status="Faulted", error_code="GroundFailure")
+    # Its charge point gone, the connector's status is stale: no longer counted.
+    wait_for(lambda: sample(csms, "csms_connectors", status="Faulted") == faulted, 10,
+             message="the disconnected station's connector to leave the gauge")
+
+
+def test_an_authorize_with_an_unknown_tag_is_counted_under_invalid(csms: CentralSystem) -> None:
+    before = sample(csms, "csms_authorizations_total", action="Authorize", status="Invalid")
+    with ChargePoint(csms.url, "METRICS-AUTH") as cp:
+        cp.booted()
+        assert cp.authorize("NO-SUCH-TAG") == {"status": "Invalid"}
+        grows_to(csms, "csms_authorizations_total", before + 1, action="Authorize", status="Invalid")
+
+
+def test_metered_energy_moves_on_meter_values_of_a_running_transaction_delivered_energy_at_its_stop(
+        csms: CentralSystem) -> None:
+    csms.ctl_ok("tag", "add", "METER-TAG")
+    with ChargePoint(csms.url, "METRICS-METER") as cp:
+        cp.booted()
+        tx = cp.start(1, "METER-TAG", meter_start=5_000)["transactionId"]
+        metered, delivered = sample(csms, "csms_energy_metered_wh_total"), sample(csms, "csms_energy_delivered_wh_total")
+        cp.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [{
+            "timestamp": now_iso(),
+            "sampledValue": [{"value": "5.75", "unit": "kWh", "measurand": "Energy.Active.Import.Register"}]}]})
+        grows_to(csms, "csms_energy_metered_wh_total", metered + 750)
+        assert sample(csms, "csms_energy_delivered_wh_total") == delivered  # only at the stop
+        cp.stop(tx, 6_000)
+        grows_to(csms, "csms_energy_delivered_wh_total", delivered + 1_000)
+        grows_to(csms, "csms_energy_metered_wh_total", metered + 1_000)  # the tail, at the stop
+
+
+def test_per_host_writer_loop_and_process_metrics_and_build_info_are_exposed(csms: CentralSystem) -> None:
+    with ChargePoint(csms.url, "METRICS-HOST") as cp:
+        cp.booted()
+    samples = scrape(csms)
+    hosts = {dict(labels)["host"] for name, labels in samples if name == "csms_host_resident_memory_bytes"}
+    assert hosts and hosts == {str(i) for i in range(len(hosts))}, hosts  # one per --hosts, by index
+    for host in hosts:
+        assert samples[("csms_host_resident_memory_bytes", frozenset({"host": host}.items()))] > 10e6
+        assert samples[("csms_host_open_fds", frozenset({"host": host}.items()))] > 3
+        assert ("csms_host_cpu_seconds_total", frozenset({"host": host}.items())) in samples
+        assert samples[("csms_event_loop_lag_seconds_count", frozenset({"host": host}.items()))] >= 1
+    turns = [v for (name, labels), v in samples.items() if name == "csms_writer_batch_events_count"]
+    commits = [v for (name, labels), v in samples.items() if name == "csms_writer_commit_seconds_count"]
+    assert sum(turns) >= 1 and sum(commits) == sum(turns)
+    info = [dict(labels) for name, labels in samples if name == "csms_build_info"]
+    assert [i["version"] for i in info] == ["0.1.0"]
+    assert samples[("csms_database_filesystem_free_bytes", frozenset())] > 0
+    assert samples[("csms_stations_silent", frozenset({"connected": "true"}.items()))] == 0

@@ -288,3 +288,130 @@ def test_the_catalogue_labels_every_action_and_error_code_the_station_can_report
 
     assert ocppj.CP_ACTIONS | ocppj.CSMS_ACTIONS == ACTIONS
     assert errors.CODES <= ERROR_CODES
+
+
+# -- issue 12: what an operator alerts on --------------------------------------------------
+
+
+def test_status_notifications_are_counted_by_status_and_error_code_outside_values_folded(m, registry):
+    m.status_notification("Faulted", "GroundFailure")
+    m.status_notification("Faulted", "GroundFailure")
+    m.status_notification("Exploded", "Sparks")
+
+    assert registry.get_sample_value("csms_status_notifications_total",
+                                     {"status": "Faulted", "error_code": "GroundFailure"}) == 2.0
+    assert registry.get_sample_value("csms_status_notifications_total",
+                                     {"status": "other", "error_code": "other"}) == 1.0
+
+
+def test_authorizations_are_counted_by_action_and_status(m, registry):
+    m.authorization("Authorize", "Invalid")
+    m.authorization("StartTransaction", "Accepted")
+    m.authorization("Authorize", "SomethingNew")
+
+    assert registry.get_sample_value("csms_authorizations_total", {"action": "Authorize", "status": "Invalid"}) == 1.0
+    assert registry.get_sample_value("csms_authorizations_total",
+                                     {"action": "StartTransaction", "status": "Accepted"}) == 1.0
+    assert registry.get_sample_value("csms_authorizations_total", {"action": "Authorize", "status": "other"}) == 1.0
+
+
+def test_metered_energy_grows_by_positive_finite_amounts_only(m, registry):
+    m.energy_metered(400.0)
+    m.energy_metered(-50.0)
+    m.energy_metered(float("inf"))
+    m.energy_metered(float("nan"))
+    m.energy_metered(100.0)
+
+    assert registry.get_sample_value("csms_energy_metered_wh_total") == 500.0
+    assert registry.get_sample_value("csms_energy_delivered_wh_total") == 0.0
+
+
+def test_restarts_of_every_role_are_exposed_at_zero_before_the_first(m, registry):
+    m.expose_restarts()
+    m.actor_restarted("host")
+
+    assert registry.get_sample_value("csms_actor_restarts_total", {"role": "host"}) == 1.0
+    assert registry.get_sample_value("csms_actor_restarts_total", {"role": "exporter"}) == 0.0
+
+
+def test_a_writer_turn_observes_its_batch_size_and_commit_time_per_host(m, registry):
+    m.writer_turn("0", 37, 0.004)
+    m.writer_turn("1", 1, 0.0002)
+
+    assert registry.get_sample_value("csms_writer_batch_events_count", {"host": "0"}) == 1.0
+    assert registry.get_sample_value("csms_writer_batch_events_sum", {"host": "0"}) == 37.0
+    assert registry.get_sample_value("csms_writer_batch_events_bucket", {"host": "0", "le": "20.0"}) == 0.0
+    assert registry.get_sample_value("csms_writer_batch_events_bucket", {"host": "0", "le": "50.0"}) == 1.0
+    assert registry.get_sample_value("csms_writer_commit_seconds_bucket", {"host": "1", "le": "0.0005"}) == 1.0
+
+
+def test_batched_histograms_keep_their_own_buckets(m, registry):
+    with m.batched():
+        m.writer_turn("0", 150, 0.02)
+        m.loop_lag("0", 0.3)
+
+    assert registry.get_sample_value("csms_writer_batch_events_bucket", {"host": "0", "le": "100.0"}) == 0.0
+    assert registry.get_sample_value("csms_writer_batch_events_bucket", {"host": "0", "le": "200.0"}) == 1.0
+    assert registry.get_sample_value("csms_event_loop_lag_seconds_bucket", {"host": "0", "le": "0.25"}) == 0.0
+    assert registry.get_sample_value("csms_event_loop_lag_seconds_bucket", {"host": "0", "le": "0.5"}) == 1.0
+
+
+def test_loop_lag_is_observed_per_host_and_never_negative(m, registry):
+    m.loop_lag("1", -0.001)
+
+    assert registry.get_sample_value("csms_event_loop_lag_seconds_bucket", {"host": "1", "le": "0.001"}) == 1.0
+    assert registry.get_sample_value("csms_event_loop_lag_seconds_sum", {"host": "1"}) == 0.0
+
+
+def test_a_host_process_sample_adds_cpu_and_sets_memory_and_descriptors(m, registry):
+    m.host_process("0", cpu_seconds=0.0, rss_bytes=50e6, open_fds=12)
+    assert registry.get_sample_value("csms_host_cpu_seconds_total", {"host": "0"}) == 0.0
+    m.host_process("0", cpu_seconds=1.5, rss_bytes=60e6, open_fds=14)
+    m.host_process("0", cpu_seconds=0.5, rss_bytes=55e6, open_fds=13)
+
+    assert registry.get_sample_value("csms_host_cpu_seconds_total", {"host": "0"}) == 2.0
+    assert registry.get_sample_value("csms_host_resident_memory_bytes", {"host": "0"}) == 55e6
+    assert registry.get_sample_value("csms_host_open_fds", {"host": "0"}) == 13.0
+
+
+def test_connectors_are_exposed_by_status_every_status_present_unknown_ones_folded(registry):
+    rows = [{"status": "Faulted", "error_code": "GroundFailure", "n": 2},
+            {"status": "Charging", "error_code": "NoError", "n": 3},
+            {"status": "Melting", "error_code": "Smoke", "n": 1}]
+    registry.register(StateCollector(lambda: {"connectors": rows}))
+
+    assert registry.get_sample_value("csms_connectors", {"status": "Faulted"}) == 2.0
+    assert registry.get_sample_value("csms_connectors", {"status": "Charging"}) == 3.0
+    assert registry.get_sample_value("csms_connectors", {"status": "Available"}) == 0.0
+    assert registry.get_sample_value("csms_connectors", {"status": "other"}) == 1.0
+    assert registry.get_sample_value("csms_connector_errors", {"error_code": "GroundFailure"}) == 2.0
+    assert registry.get_sample_value("csms_connector_errors", {"error_code": "other"}) == 1.0
+    assert registry.get_sample_value("csms_connector_errors", {"error_code": "NoError"}) is None
+
+
+def test_silent_stations_are_exposed_by_whether_they_are_connected(registry):
+    registry.register(StateCollector(lambda: {"stations_silent": {True: 2, False: 5}}))
+
+    assert registry.get_sample_value("csms_stations_silent", {"connected": "true"}) == 2.0
+    assert registry.get_sample_value("csms_stations_silent", {"connected": "false"}) == 5.0
+
+
+def test_the_database_disk_gauges_come_from_the_summary(registry):
+    registry.register(StateCollector(lambda: {"database_bytes": 4096, "database_filesystem_free_bytes": 10,
+                                              "database_filesystem_size_bytes": 100}))
+
+    assert registry.get_sample_value("csms_database_bytes") == 4096.0
+    assert registry.get_sample_value("csms_database_filesystem_free_bytes") == 10.0
+    assert registry.get_sample_value("csms_database_filesystem_size_bytes") == 100.0
+
+
+def test_build_info_names_the_running_versions(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body, _ = render(lambda: {}, multiproc_dir=str(tmp_path))
+    (info,) = [f for f in text_string_to_metric_families(body.decode()) if f.name == "csms_build_info"]
+
+    (sample,) = info.samples
+    assert sample.value == 1.0
+    assert sample.labels["version"] == "0.1.0" and sample.labels["thespian"] == "4.0.1"
+    assert sample.labels["python"].count(".") == 2
