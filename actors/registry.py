@@ -24,6 +24,7 @@ hosts (ScheduleTimer / CancelTimer) go on to the current scheduler.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -125,7 +126,7 @@ class RegistryActor(Actor):
         elif isinstance(message, TimerFired):
             self._route_timer(message)
         elif isinstance(message, AdminCommand):
-            self.send(sender, self._admin(message))
+            self.send(sender, dataclasses.replace(self._admin(message), request_id=message.request_id))
         elif isinstance(message, WakeupMessage):
             self._wakeup(message.payload)
         elif isinstance(message, (HostStarted, GatewayStarted, ExporterStarted, SchedulerStarted)):
@@ -291,7 +292,8 @@ class RegistryActor(Actor):
         assert self.store is not None and self.settings is not None
         address = self._holder(message.station_id)
         known = address is not None or self.store.get_station(message.station_id) is not None
-        self.send(message.reply_to or sender, StationAddressReply(message.station_id, address, known, self.settings.call_timeout))
+        self.send(message.reply_to or sender, StationAddressReply(
+            message.station_id, address, known, self.settings.call_timeout, message.request_id))
 
     def _route_timer(self, timer: TimerFired) -> None:
         address = self._holder(timer.station_id)
