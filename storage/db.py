@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from storage.api_keys import ApiKeysMixin
 from storage.base import LOCK_WAIT, Row, _retry
 from storage.configuration import ConfigurationMixin
 from storage.firmware import FirmwareMixin
@@ -34,6 +35,7 @@ class Store(
     LocalListMixin,
     FirmwareMixin,
     ProfilesMixin,
+    ApiKeysMixin,
 ):
     """SQLite in WAL mode, migrated on open.
 

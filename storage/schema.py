@@ -275,6 +275,19 @@ def m011_transaction_flags(db: Database) -> None:
     db.execute("ALTER TABLE transactions ADD COLUMN flags TEXT")
 
 
+def m012_api_keys(db: Database) -> None:
+    """Keys of the HTTP API, stored as SHA-256 hashes (storage.api_keys says why not PBKDF2)."""
+    db.execute(
+        """CREATE TABLE api_keys (
+            name TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL UNIQUE,
+            scope TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -287,6 +300,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m009_meter_value_flags,
     m010_pending_stations,
     m011_transaction_flags,
+    m012_api_keys,
 )
 
 

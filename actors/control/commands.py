@@ -63,6 +63,13 @@ def add_data_commands(sub: Any) -> None:
 
     sub.add_parser("status", help="overview: stations, transactions, uptime")
 
+    key = sub.add_parser("api-key", help="keys of the HTTP API").add_subparsers(dest="verb", required=True)
+    p = key.add_parser("create", help="a new key, printed once (only its hash is kept)")
+    p.add_argument("name")
+    p.add_argument("--scope", choices=["read", "operate", "admin"], required=True)
+    key.add_parser("list", help="names, scopes, created, last used (never the keys)")
+    key.add_parser("revoke", help="delete a key: requests with it get 401 from now on").add_argument("name")
+
     db = sub.add_parser("db", help="the database").add_subparsers(dest="verb", required=True)
     db.add_parser("backup", help="an online, consistent copy while charge points are served (a new file)").add_argument(
         "file", help="a new file to write the copy to (written by the central system's own user)")
@@ -190,6 +197,8 @@ _HELP = {
     "set-profile connector": "connector to install it on (0: the charge point)",
     "duration": "seconds the schedule covers",
     "unit": "rate unit of the schedule",
+    "name": "the key's name (1-64 letters, digits, '.', '_', '-')",
+    "scope": "read: only GET; operate: also OCPP requests; admin: also stations, tags and keys",
 }
 
 
@@ -223,7 +232,7 @@ def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
         return AdminCommand("station.pending", {})
     if command == "db":
         return AdminCommand("db.backup", {"file": os.path.abspath(args.file)})
-    if command in ("station", "tag", "tx", "reservation"):
+    if command in ("station", "tag", "tx", "reservation", "api-key"):
         fields = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "admin_port", "json", "timeout") and v is not None}
         return AdminCommand(f"{command}.{args.verb}", fields)
     if command == "status":
@@ -321,11 +330,15 @@ _COLUMNS = {
     "station.pending": ["id", "address", "attempts", "first_seen", "last_seen"],
     "tag.list": ["id_tag", "status", "expiry", "parent"],
     "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
+    "api-key.list": ["name", "scope", "created_at", "last_used_at"],
     "tx.list": ["id", "station_id", "connector_id", "id_tag", "start_status", "meter_start", "meter_stop", "energy_wh", "stop_reason", "abandoned", "started_at", "stopped_at"],
 }
 
 
 def render_admin(command: str, result: Any) -> str:
+    if command == "api-key.create" and isinstance(result, dict):
+        return (f"API key {result.get('name')} ({result.get('scope')}); it is shown only this once:\n"
+                f"{result.get('key')}")
     if command in _COLUMNS and isinstance(result, list):
         return table(result, _COLUMNS[command]) if result else "(none)"
     if isinstance(result, dict):
