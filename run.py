@@ -100,6 +100,8 @@ def serve_parser() -> argparse.ArgumentParser:
     option("port", int, "OCPP-J WebSocket port")
     option("metrics-port", int, "Prometheus exposition port")
     option("admin-port", int, "actor-system admin port (loopback only)")
+    option("api-port", int, "HTTP API port (keys: 'run.py ctl api-key create')")
+    option("api-host", str, "address the HTTP API binds")
     option("db", str, "SQLite database file")
     option("heartbeat-interval", int, "seconds, returned in BootNotification.conf")
     option("unknown-stations", str, "accept: register unknown identities on their first upgrade; reject: HTTP 404; "
@@ -242,8 +244,9 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
         admin_pid = _parent_of(ready.pid)
         log.info(
             "central system ready: OCPP ws://%s:%d/<chargePointId> on %d station hosts, metrics http://%s:%d/metrics, "
-            "admin port %d (loopback), db %s",
-            settings.host, ready.port, settings.hosts, settings.host, settings.metrics_port, settings.admin_port, settings.db,
+            "HTTP API http://%s:%d/api/v1/, admin port %d (loopback), db %s",
+            settings.host, ready.port, settings.hosts, settings.host, settings.metrics_port,
+            settings.api_host, settings.api_port, settings.admin_port, settings.db,
         )
         while not stop.wait(0.5):
             if _alive(ready.pid):

@@ -286,3 +286,29 @@ class TimerFired:
     kind: str
     due: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StartApi:
+    """RegistryActor -> ApiActor: serve the HTTP API on ``settings.api_host:settings.api_port``,
+    asking ``registry`` for data commands and station addresses.
+
+    Answer: ApiStarted, or ApiFailed when the port cannot be bound."""
+
+    settings: Settings
+    registry: Any
+
+
+@dataclass(frozen=True)
+class ApiStarted:
+    """ApiActor -> RegistryActor: the HTTP API listens on ``port``."""
+
+    port: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class ApiFailed:
+    """ApiActor -> RegistryActor: the HTTP API cannot listen (``reason`` says why)."""
+
+    reason: str
