@@ -291,3 +291,36 @@ def test_an_api_port_in_use_fails_the_start_with_one_line(tmp_path) -> None:
     assert done.returncode == 1
     [line] = [line for line in done.stderr.splitlines() if "cannot start the central system" in line]
     assert f"the HTTP API cannot listen on 127.0.0.1:{busy} (--api-port)" in line and "Errno 98" in line
+
+
+def test_answers_that_come_back_out_of_order_each_reach_their_own_request(csms: CentralSystem, keys: dict[str, str],
+                                                                           station_id: str) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow_reset(payload: dict) -> dict:
+        assert release.wait(30)
+        return {"status": "Accepted"}
+
+    slow_answer: list[Answer] = []
+    with ChargePoint(csms.url, station_id + "-SLOW", handlers={"Reset": slow_reset}) as slow, \
+            ChargePoint(csms.url, station_id + "-FAST", handlers={"Reset": lambda p: {"status": "Rejected"}}) as fast:
+        slow.booted()
+        fast.booted()
+        waiting = threading.Thread(target=lambda: slow_answer.append(
+            api(csms, "POST", f"/api/v1/stations/{slow.station_id}/calls/Reset", keys["operate"], {"type": "Hard"})))
+        waiting.start()
+        try:
+            assert slow.wait_call("Reset") == {"type": "Hard"}  # asked, and not answered yet
+            quick = api(csms, "POST", f"/api/v1/stations/{fast.station_id}/calls/Reset", keys["operate"], {"type": "Soft"})
+            assert quick.status == 200 and (quick.body["station"], quick.body["response"]) == (
+                fast.station_id, {"status": "Rejected"})
+            assert api(csms, "GET", "/api/v1/status", keys["read"]).status == 200
+            assert not slow_answer
+        finally:
+            release.set()
+            waiting.join(30)
+    [answer] = slow_answer
+    assert answer.status == 200 and answer.body == {"station": slow.station_id, "action": "Reset",
+                                                    "request": {"type": "Hard"}, "response": {"status": "Accepted"}}
