@@ -297,10 +297,11 @@ def _serve(settings) -> int:  # type: ignore[no-untyped-def]
         admin_pid = _parent_of(ready.pid)
         log.info(
             "central system ready: OCPP %s://%s:%d/<chargePointId>%s on %d station hosts, metrics http://%s:%d/metrics, "
-            "admin port %d (loopback), db %s",
+            "HTTP API http://%s:%d/api/v1/, admin port %d (loopback), db %s",
             "wss" if settings.tls_cert else "ws", settings.host, ready.port,
             f" and ws://{settings.host}:{settings.plain_port}/<chargePointId>" if settings.plain_port else "",
-            settings.hosts, settings.host, settings.metrics_port, settings.admin_port, settings.db,
+            settings.hosts, settings.host, settings.metrics_port,
+            settings.api_host, settings.api_port, settings.admin_port, settings.db,
         )
         while not stop.wait(0.5):
             if _alive(ready.pid):

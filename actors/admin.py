@@ -10,6 +10,8 @@ raises ``AdminError``:
     |  exit_code 3        the named station, tag or transaction does not exist
 
 Password hashes never leave this module (the Store does not return them).
+An API key is in the result of ``api-key.create`` only, once; the Store
+keeps its hash, which no command returns.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from actors.errors import CommandError
 from actors.profile_view import StationProfiles
 from gateway import handshake
-from storage import ID_TAG_MAX, REGISTRATIONS, TAG_STATUSES, Store, iso, parse_time
+from storage import ID_TAG_MAX, REGISTRATIONS, SCOPES, TAG_STATUSES, Store, iso, parse_time
 
 Args = dict[str, Any]
 Result = dict[str, Any] | list[Any]
@@ -285,6 +287,25 @@ def profile_composite(store: Store, args: Args, now: datetime) -> Result:
     return {"station": station_id, "connectorId": connector_id, "scheduleStart": iso(now), "chargingSchedule": schedule}
 
 
+def api_key_create(store: Store, args: Args, now: datetime) -> Result:
+    """A new HTTP API key: the only result that ever holds it."""
+    scope = _choice(_required(args, "scope"), SCOPES, "scope")
+    assert scope is not None
+    row, key = store.create_api_key(_required(args, "name"), scope, now=now)
+    return {**row, "key": key}
+
+
+def api_key_list(store: Store, args: Args, now: datetime) -> Result:
+    return store.list_api_keys()
+
+
+def api_key_revoke(store: Store, args: Args, now: datetime) -> Result:
+    name = _required(args, "name")
+    if not store.revoke_api_key(name):
+        raise AdminError(f"unknown API key: {name}", NOT_FOUND)
+    return {"name": name, "revoked": True}
+
+
 COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
     "station.add": station_add,
     "station.set-password": station_set_password,
@@ -303,6 +324,9 @@ COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
     "reservation.list": reservation_list,
     "profile.list": profile_list,
     "profile.composite": profile_composite,
+    "api-key.create": api_key_create,
+    "api-key.list": api_key_list,
+    "api-key.revoke": api_key_revoke,
 }
 
 

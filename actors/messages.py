@@ -139,19 +139,25 @@ class LookupStation:
     """Control script -> RegistryActor -> StationSupervisorActor: where is this station's actor?
 
     Answer (to ``reply_to``, set by the registry when it forwards): StationAddressReply
-    (address None when the station is unknown or its actor is not running).
+    (address None when the station is unknown or its actor is not running), with
+    the same ``request_id``: an asker with several questions open (the HTTP API)
+    matches the answers by it.
     """
 
     station_id: str
     reply_to: Any = None
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
 class StationAddressReply:
+    """RegistryActor -> the asker of LookupStation: the holding host (or None) and the LookupStation's ``request_id``."""
+
     station_id: str
     address: Any
     known: bool
     call_timeout: float = 30.0
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -163,20 +169,22 @@ class SendCall:
     ``options`` asks the station actor to build or complete the payload
     (``allocate_reservation_id``; ``plan``/``tags`` for SendLocalList, see
     ``actors.ocpp.bookkeeping``). Answer: CallReply, once the charge point answered,
-    errored, timed out, or the connection is gone.
+    errored, timed out, or the connection is gone, carrying the same ``request_id``.
     """
 
     action: str
     payload: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)
     station_id: str = ""
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
 class CallReply:
-    """StationActor -> control script: how a SendCall ended.
+    """StationActor -> the sender of SendCall (control script, ApiActor): how a SendCall ended.
 
-    ``outcome``: "result" | "error" | "timeout" | "not-connected" | "refused".
+    ``outcome``: "result" | "error" | "timeout" | "not-connected" | "refused";
+    ``request_id``: the SendCall's.
     """
 
     station: str
@@ -185,6 +193,7 @@ class CallReply:
     outcome: str
     response: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -206,21 +215,23 @@ class StationStateReply:
 
 @dataclass(frozen=True)
 class AdminCommand:
-    """Control script -> RegistryActor: a data-management command (``station.add`` ...).
+    """Control script or ApiActor -> RegistryActor: a data-management command (``station.add`` ...).
 
-    Answer: AdminReply."""
+    Answer: AdminReply, with the same ``request_id``."""
 
     command: str
     args: dict[str, Any] = field(default_factory=dict)
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
 class AdminReply:
-    """RegistryActor -> control script: ``result`` on success, else ``error`` + ``exit_code``."""
+    """RegistryActor -> the sender of AdminCommand: ``result`` on success, else ``error`` + ``exit_code``."""
 
     result: Any = None
     error: str | None = None
     exit_code: int = 0
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -327,3 +338,29 @@ class HostPong:
     token: int
     index: int
     serving: bool
+
+
+@dataclass(frozen=True)
+class StartApi:
+    """RegistryActor -> ApiActor: serve the HTTP API on ``settings.api_host:settings.api_port``,
+    asking ``registry`` for data commands and station addresses.
+
+    Answer: ApiStarted, or ApiFailed when the port cannot be bound."""
+
+    settings: Settings
+    registry: Any
+
+
+@dataclass(frozen=True)
+class ApiStarted:
+    """ApiActor -> RegistryActor: the HTTP API listens on ``port``."""
+
+    port: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class ApiFailed:
+    """ApiActor -> RegistryActor: the HTTP API cannot listen (``reason`` says why)."""
+
+    reason: str

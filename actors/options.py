@@ -123,6 +123,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", int, "OCPP-J WebSocket port"),
     Option("metrics-port", int, "Prometheus exposition port"),
     Option("admin-port", int, "actor-system admin port (loopback only)"),
+    Option("api-port", int, "HTTP API port (keys: 'run.py ctl api-key create')"),
+    Option("api-host", str, "address the HTTP API binds"),
     Option("db", str, "SQLite database file"),
     Option("heartbeat-interval", int, "seconds, returned in BootNotification.conf"),
     Option("unknown-stations", str, "accept: register unknown identities on their first upgrade; reject: HTTP 404; "

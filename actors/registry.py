@@ -2,8 +2,8 @@
 
 One per node, created by run.py with the global name ``csms-registry`` so the
 control script can find it. It creates and supervises the scheduler, the
-gateway (the OCPP address), ``--hosts`` station hosts and the metrics
-exporter: any of them that dies is created again at once (repeated deaths
+gateway (the OCPP address), ``--hosts`` station hosts, the metrics
+exporter and the HTTP API (``actors.api``): any of them that dies is created again at once (repeated deaths
 back off up to ``MAX_BACKOFF``). run.py restores the registry itself.
 
 The directory (``actors.leases``): station id -> the host holding its
@@ -24,6 +24,7 @@ hosts (ScheduleTimer / CancelTimer) go on to the current scheduler.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ from typing import Any
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
 from actors import admin, leases
+from actors.api import ApiActor
 from actors.errors import CommandError
 from actors.exporter import ExporterFailed, ExporterStarted, MetricsExporterActor, StartExporter
 from actors.host.actor import StationHostActor
@@ -43,6 +45,8 @@ from actors.messages import (
     AcquireLeases,
     AdminCommand,
     AdminReply,
+    ApiFailed,
+    ApiStarted,
     CancelTimer,
     CheckReadiness,
     GatewayFailed,
@@ -61,6 +65,7 @@ from actors.messages import (
     RevokeLeases,
     SchedulerStarted,
     ScheduleTimer,
+    StartApi,
     StartGateway,
     StartHost,
     StartRegistry,
@@ -88,7 +93,7 @@ HEALTHY_AFTER = 60.0
 class _Child:
     """One supervised actor: what it is, its address, and its crash history."""
 
-    role: str  # "scheduler" | "gateway" | "exporter" | "host"
+    role: str  # "scheduler" | "gateway" | "exporter" | "api" | "host"
     index: int = 0
     address: Any = None
     ready: bool = False
@@ -138,14 +143,14 @@ class RegistryActor(Actor):
         elif isinstance(message, TimerFired):
             self._route_timer(message)
         elif isinstance(message, AdminCommand):
-            self.send(sender, self._admin(message))
+            self.send(sender, dataclasses.replace(self._admin(message), request_id=message.request_id))
         elif isinstance(message, CheckReadiness):
             self.send(sender, self._readiness(message.token))
         elif isinstance(message, WakeupMessage):
             self._wakeup(message.payload)
-        elif isinstance(message, (HostStarted, GatewayStarted, ExporterStarted, SchedulerStarted)):
+        elif isinstance(message, (HostStarted, GatewayStarted, ExporterStarted, SchedulerStarted, ApiStarted)):
             self._child_started(message, sender)
-        elif isinstance(message, (HostFailed, GatewayFailed, ExporterFailed)):
+        elif isinstance(message, (HostFailed, GatewayFailed, ExporterFailed, ApiFailed)):
             self._child_failed(message)
         elif isinstance(message, ChildActorExited):
             self._child_exited(message.childAddress)
@@ -175,7 +180,7 @@ class RegistryActor(Actor):
         expose_restarts()
         self.started_at = iso(datetime.now(timezone.utc))
         # The gateway first: a port in use is reported before any host starts.
-        self.children = [_Child("gateway"), _Child("scheduler"), _Child("exporter")]
+        self.children = [_Child("gateway"), _Child("scheduler"), _Child("exporter"), _Child("api")]
         self.children += [_Child("host", index) for index in range(max(1, self.settings.hosts))]
         self._create(self._child("gateway"))
         self.wakeupAfter(1.0, payload=HOUSEKEEPING)
@@ -189,7 +194,7 @@ class RegistryActor(Actor):
     def _create(self, child: _Child) -> None:
         assert self.settings is not None
         kind = {"scheduler": SchedulerActor, "gateway": _gateway_class(), "exporter": MetricsExporterActor,
-                "host": StationHostActor}[child.role]
+                "api": ApiActor, "host": StationHostActor}[child.role]
         child.address, child.ready, child.started = self.createActor(kind), False, time.monotonic()
         if child.role == "scheduler":
             self.send(child.address, StartScheduler(self.settings, self.myAddress))
@@ -197,6 +202,8 @@ class RegistryActor(Actor):
             self.send(child.address, StartGateway(self.settings, rejoin=self.announced))
         elif child.role == "exporter":
             self.send(child.address, StartExporter(self.settings))
+        elif child.role == "api":
+            self.send(child.address, StartApi(self.settings, self.myAddress))
         else:
             self.send(child.address, StartHost(self.settings, child.index, self.myAddress))
 
@@ -347,7 +354,8 @@ class RegistryActor(Actor):
         assert self.store is not None and self.settings is not None
         address = self._holder(message.station_id)
         known = address is not None or self.store.get_station(message.station_id) is not None
-        self.send(message.reply_to or sender, StationAddressReply(message.station_id, address, known, self.settings.call_timeout))
+        self.send(message.reply_to or sender, StationAddressReply(
+            message.station_id, address, known, self.settings.call_timeout, message.request_id))
 
     def _route_timer(self, timer: TimerFired) -> None:
         address = self._holder(timer.station_id)

@@ -18,6 +18,9 @@ class Settings:
     port: int = 9000
     metrics_port: int = 9100
     admin_port: int = 1900
+    # The HTTP API (issue 11): port and bind address (loopback unless asked).
+    api_port: int = 9200
+    api_host: str = "127.0.0.1"
     db: str = "csms.db"
     heartbeat_interval: int = 300
     unknown_stations: str = "accept"  # "accept" | "reject" | "pending"

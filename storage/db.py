@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from storage.api_keys import ApiKeysMixin
 from storage.base import LOCK_WAIT, Row, _retry
 from storage.configuration import ConfigurationMixin
 from storage.firmware import FirmwareMixin
@@ -35,6 +36,7 @@ class Store(
     LocalListMixin,
     FirmwareMixin,
     ProfilesMixin,
+    ApiKeysMixin,
 ):
     """SQLite in WAL mode, migrated on open.
 

@@ -280,6 +280,19 @@ def m012_security_profiles(db: Database) -> None:
     db.execute("ALTER TABLE stations ADD COLUMN security_profile INTEGER NOT NULL DEFAULT 0")
 
 
+def m013_api_keys(db: Database) -> None:
+    """Keys of the HTTP API, stored as SHA-256 hashes (storage.api_keys says why not PBKDF2)."""
+    db.execute(
+        """CREATE TABLE api_keys (
+            name TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL UNIQUE,
+            scope TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -293,6 +306,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m010_pending_stations,
     m011_transaction_flags,
     m012_security_profiles,
+    m013_api_keys,
 )
 
 

@@ -34,6 +34,7 @@ from actors.messages import (
     SendCall,
     StationAddressReply,
 )
+from actors.operator_calls import call_document, error_document, invalid_payload
 
 OK, USAGE, UNKNOWN, TIMEOUT, CALLERROR, UNREACHABLE = 0, 2, 3, 4, 5, 6
 OUTCOME_EXIT = {"result": OK, "error": CALLERROR, "timeout": TIMEOUT, "not-connected": UNKNOWN, "refused": USAGE}
@@ -86,7 +87,7 @@ def _main(argv: list[str], default_admin_port: int) -> int:
     except CommandError as error:
         return _fail(error.message, error.exit_code, as_json)
     except OcppCallError as error:
-        return _fail(f"payload is not valid OCPP 1.6: {error.description}", USAGE, as_json)
+        return _fail(invalid_payload(error), USAGE, as_json)
     if not _admin_port_open(args.admin_port):
         return _fail(f"the central system is not running (nothing listens on admin port {args.admin_port})", UNREACHABLE, as_json)
     try:
@@ -129,11 +130,7 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     reply = system.ask(lookup.address, SendCall(request.action, request.payload, request.options, request.station), timeout)
     if not isinstance(reply, CallReply):
         return _fail(f"no answer from {request.station!r} within {timeout:.0f} s", TIMEOUT, args.json, request)
-    document: dict[str, Any] = {"station": reply.station, "action": reply.action, "request": reply.request}
-    if reply.outcome == "result":
-        document["response"] = reply.response
-    else:
-        document["error"] = reply.error
+    document = call_document(reply)
     code = OUTCOME_EXIT.get(reply.outcome, CALLERROR)
     # "refused": the central system would break an OCPP rule by sending it (exit 2).
     if args.json:
@@ -174,10 +171,8 @@ def _read_password(station_id: str) -> str:
 
 def _fail(message: str, code: int, as_json: bool, request: Any = None, name: str | None = None) -> int:
     if as_json:
-        document: dict[str, Any] = {"error": {"code": name or _code_name(code), "description": message, "details": {}}}
-        if isinstance(request, commands.CallRequest):
-            document = {"station": request.station, "action": request.action, "request": request.payload, **document}
-        print(json.dumps(document))
+        call = request if isinstance(request, commands.CallRequest) else None
+        print(json.dumps(error_document(name or _code_name(code), message, call)))
     else:
         print(message, file=sys.stderr)
     return code

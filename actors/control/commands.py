@@ -1,7 +1,8 @@
 """The control script's commands: their arguments and the requests they become (output: ``render``).
 
-Each named OCPP command builds its payload here and is validated against the
-OCPP 1.6 schema before anything is sent (exit 2 when invalid). Data-management
+Each named OCPP command builds its payload here; ``actors.operator_calls``
+(shared with the HTTP API) validates it against the OCPP 1.6 schema before
+anything is sent (exit 2 when invalid). Data-management
 commands become ``AdminCommand``s for the registry (``actors.admin``).
 """
 
@@ -10,21 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from actors.errors import CommandError
 from actors.messages import AdminCommand
-from actors.ocpp import ocppj
+from actors.operator_calls import CallRequest, prepare_call
 
-
-@dataclass(frozen=True)
-class CallRequest:
-    station: str
-    action: str
-    payload: dict[str, Any]
-    options: dict[str, Any] = field(default_factory=dict)
+__all__ = ["CallRequest", "add_call_commands", "add_data_commands", "to_request"]
 
 
 def add_data_commands(sub: Any) -> None:
@@ -71,6 +65,13 @@ def add_data_commands(sub: Any) -> None:
     profile_verbs.add_parser("list", help="installed profiles per connector").add_argument("station")
 
     sub.add_parser("status", help="overview: stations, transactions, uptime")
+
+    key = sub.add_parser("api-key", help="keys of the HTTP API").add_subparsers(dest="verb", required=True)
+    p = key.add_parser("create", help="a new key, printed once (only its hash is kept)")
+    p.add_argument("name")
+    p.add_argument("--scope", choices=["read", "operate", "admin"], required=True)
+    key.add_parser("list", help="names, scopes, created, last used (never the keys)")
+    key.add_parser("revoke", help="delete a key: requests with it get 401 from now on").add_argument("name")
 
     db = sub.add_parser("db", help="the database").add_subparsers(dest="verb", required=True)
     db.add_parser("backup", help="an online, consistent copy while charge points are served (a new file)").add_argument(
@@ -199,6 +200,8 @@ _HELP = {
     "set-profile connector": "connector to install it on (0: the charge point)",
     "duration": "seconds the schedule covers",
     "unit": "rate unit of the schedule",
+    "name": "the key's name (1-64 letters, digits, '.', '_', '-')",
+    "scope": "read: only GET; operate: also OCPP requests; admin: also stations, tags and keys",
 }
 
 
@@ -232,34 +235,24 @@ def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
         return AdminCommand("station.pending", {})
     if command == "db":
         return AdminCommand("db.backup", {"file": os.path.abspath(args.file)})
-    if command in ("station", "tag", "tx", "reservation"):
+    if command in ("station", "tag", "tx", "reservation", "api-key"):
         fields = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "admin_port", "json", "timeout") and v is not None}
         return AdminCommand(f"{command}.{args.verb}", fields)
     if command == "status":
         return AdminCommand("status", {})
     if command == "call":
-        action = args.action
         try:
             payload = json.loads(args.payload)
         except ValueError as exc:
             raise CommandError(f"payload is not valid JSON: {exc}", 2) from None
-        if not isinstance(payload, dict):
-            raise CommandError("payload must be a JSON object", 2)
-    else:
-        action = args.action
-        if command == "send-local-list":
-            # Built by the station actor from the tag store and the version it tracks.
-            return CallRequest(args.station, action, {}, {"plan": args.update_type, "tags": args.tag})
-        payload = _PAYLOADS[command](args)
-    if action not in ocppj.CSMS_ACTIONS:
-        raise CommandError(f"{action!r} is not an OCPP 1.6 request the central system sends", 2)
-    options: dict[str, Any] = {}
-    if command == "reserve" and args.reservation_id is None:
-        # Validated with a stand-in id; the station actor allocates the real one.
-        ocppj.validate(action, {**payload, "reservationId": 1})
-        return CallRequest(args.station, action, payload, {"allocate_reservation_id": True})
-    ocppj.validate(action, payload)
-    return CallRequest(args.station, action, payload, options)
+        return prepare_call(args.station, args.action, payload)
+    if command == "send-local-list":
+        # Built by the station actor from the tag store and the version it tracks.
+        return CallRequest(args.station, args.action, {}, {"plan": args.update_type, "tags": args.tag})
+    payload = _PAYLOADS[command](args)
+    # Without --reservation-id the station actor allocates one.
+    allocate = command == "reserve" and args.reservation_id is None
+    return prepare_call(args.station, args.action, payload, {"allocate_reservation_id": True} if allocate else None)
 
 
 def _drop_none(**fields: Any) -> dict[str, Any]:

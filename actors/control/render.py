@@ -17,6 +17,7 @@ _COLUMNS = {
     "station.list": ["id", "registration", "connected", "ever_accepted", "vendor", "model", "firmware_version", "last_seen"],
     "station.pending": ["id", "address", "attempts", "first_seen", "last_seen"],
     "tag.list": ["id_tag", "status", "expiry", "parent"],
+    "api-key.list": ["name", "scope", "created_at", "last_used_at"],
     "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
     "tx.list": ["id", "station_id", "connector_id", "id_tag", "start_status", "meter_start", "meter_stop", "energy_wh", "stop_reason", "abandoned", "started_at", "stopped_at"],
 }
@@ -40,6 +41,9 @@ def render_result(station: str, action: str, response: dict[str, Any]) -> str:
 
 def render_admin(command: str, result: Any) -> str:
     """The result of a data-management command (``actors.admin``)."""
+    if command == "api-key.create" and isinstance(result, dict):
+        return (f"API key {result.get('name')} ({result.get('scope')}); it is shown only this once:\n"
+                f"{result.get('key')}")
     if command == "profile.list" and isinstance(result, list):
         return profiles(result)
     if command in _COLUMNS and isinstance(result, list):

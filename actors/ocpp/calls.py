@@ -31,6 +31,7 @@ class OutgoingCall:
     action: str
     payload: dict[str, Any]
     requester: Any = None
+    request_id: int = 0  # the SendCall's, echoed in the CallReply
     sent_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 

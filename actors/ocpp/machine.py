@@ -298,7 +298,8 @@ class StationMachine:
     def send_call(self, message: SendCall, requester: Any, now: datetime, mono: float) -> Step:
         step = Step()
         options = dict(message.options)
-        call = OutgoingCall(self.new_id(), message.action, dict(message.payload), requester=requester, extra={"options": options})
+        call = OutgoingCall(self.new_id(), message.action, dict(message.payload), requester=requester,
+                            request_id=message.request_id, extra={"options": options})
         refusal = refusal_reason(self.boot_status, message.action, message.payload)
         if refusal is not None:
             self._reply(step, call, "refused", now, error={"code": "Refused", "description": refusal, "details": {}})
@@ -329,7 +330,8 @@ class StationMachine:
         step = Step()
         next_call = self.calls.withdraw(call.message_id)
         step.effects.append(Tell(call.requester, CallReply(self.station_id, call.action, call.payload, "refused", None, {
-            "code": "Refused", "description": "the central system could not record the request", "details": {}})))
+            "code": "Refused", "description": "the central system could not record the request", "details": {}},
+            call.request_id)))
         if next_call is not None:
             self._transmit(step, next_call, now, mono)
         return step.effects
@@ -398,7 +400,7 @@ class StationMachine:
         if then and self.conn is not None:
             # The next part of a multi-part request (a split or fallback SendLocalList).
             follow = OutgoingCall(self.new_id(), call.action, then[0], requester=call.requester,
-                                  extra={"options": call.extra.get("options", {})})
+                                  request_id=call.request_id, extra={"options": call.extra.get("options", {})})
             self._submit(step, follow, then, now, mono)
             return
         self._reply(step, call, "result", now, response=payload)
@@ -415,7 +417,8 @@ class StationMachine:
             except Exception:
                 log.exception("station %s: bookkeeping after a failed %s failed", self.station_id, call.action)
         if call.requester is not None:
-            step.effects.append(Tell(call.requester, CallReply(self.station_id, call.action, call.payload, outcome, response, error)))
+            step.effects.append(Tell(call.requester, CallReply(self.station_id, call.action, call.payload, outcome, response,
+                                                               error, call.request_id)))
 
     def call_timed_out(self, message_id: str, now: datetime, mono: float) -> Step:
         step = Step()

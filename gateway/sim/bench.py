@@ -291,6 +291,8 @@ def wait_for_ready(url: str, proc: subprocess.Popen, deadline: float) -> None:
                     return
                 last = f"HTTP {answer.status}"
         except urllib.error.HTTPError as exc:
+            if exc.code == 404:  # an HTTP API without /readyz yet: the open OCPP port is all there is
+                return
             last = f"HTTP {exc.code}"
         except (OSError, ValueError) as exc:
             last = repr(exc)

@@ -7,8 +7,8 @@
     transaction is stopped, and every StartTransaction, MeterValues and
     StopTransaction that got a CALLRESULT is in the database (read here with
     sqlite3, read-only). A new host takes the dead one's place.
-(2) Each other role is killed in turn (registry, scheduler, exporter,
-    gateway, a host): within ``REPAIR_DEADLINE`` every role has a live process
+(2) Each other role is killed in turn (registry, scheduler, exporter, the
+    HTTP API, gateway, a host): within ``REPAIR_DEADLINE`` every role has a live process
     again, ``ctl status`` works, a new charge point boots, and a reservation
     timer that came due meanwhile still fires (the reservation is Expired).
 
@@ -19,6 +19,7 @@ actor process of the node has the same command line:
 |-----------|------------------------------------------------------------------------|
 | host      | listens on the OCPP port (one SO_REUSEPORT member each)                |
 | exporter  | listens on the metrics port                                            |
+| api       | listens on the HTTP API port                                           |
 | registry  | the parent of the hosts                                                |
 | gateway   | a child of the registry holding a TCP socket bound to the OCPP port but not listening |
 | scheduler | the registry's other child                                             |
@@ -62,7 +63,7 @@ DROP_DEADLINE = 10.0  # connections of a killed host are seen closed by their ch
 EXPIRES_IN = 4  # seconds: the reservation's timer is due while the node repairs itself
 MAX_CHARGE_POINTS = 24  # connected one by one until every host serves at least one
 MIN_CHARGE_POINTS = 4
-ROLES = ("registry", "scheduler", "exporter", "gateway", "host")
+ROLES = ("registry", "scheduler", "exporter", "api", "gateway", "host")
 _ids = itertools.count(1)
 T = TypeVar("T")
 
@@ -200,6 +201,7 @@ class Roles:
     registry: list[int] = field(default_factory=list)
     scheduler: list[int] = field(default_factory=list)
     exporter: list[int] = field(default_factory=list)
+    api: list[int] = field(default_factory=list)
     gateway: list[int] = field(default_factory=list)
     host: list[int] = field(default_factory=list)
 
@@ -220,11 +222,12 @@ def roles(system: CentralSystem) -> Roles:
     found = Roles()
     found.host = sorted({p for s, held in listening.items() if s.local_port == system.port for p in held})
     found.exporter = sorted({p for s, held in listening.items() if s.local_port == system.metrics_port for p in held})
+    found.api = sorted({p for s, held in listening.items() if s.local_port == system.api_port for p in held})
     found.registry = sorted({parent(p) for p in found.host} - {0})
     if len(found.registry) != 1:
         return found
     registry = found.registry[0]
-    children = [p for p in pids if parent(p) == registry and p not in found.host and p not in found.exporter]
+    children = [p for p in pids if parent(p) == registry and p not in found.host + found.exporter + found.api]
     # (The database file does not tell the scheduler: every child inherits the registry's descriptors.)
     found.gateway = sorted(p for p in children if holds_the_ocpp_address(p, system.port))
     found.scheduler = sorted(p for p in children if p not in found.gateway)
@@ -378,8 +381,8 @@ def test_killing_the_host_of_a_charging_station_drops_only_its_connections_and_l
         replaced_after = time.monotonic() - killed_at
         assert victim not in after.host and len(set(after.host) - set(before.host)) == 1
         within(system, lambda: process_count(system) == processes, f"the node to have {processes} processes again")
-        assert (after.registry, after.scheduler, after.gateway, after.exporter) == (
-            before.registry, before.scheduler, before.gateway, before.exporter)  # nothing else restarted
+        assert (after.registry, after.scheduler, after.gateway, after.exporter, after.api) == (
+            before.registry, before.scheduler, before.gateway, before.exporter, before.api)  # nothing else restarted
 
         # The transaction goes on and ends on the new connection.
         resumed = again[charging.station_id]
@@ -421,6 +424,14 @@ def test_killing_the_host_of_a_charging_station_drops_only_its_connections_and_l
 def metrics_served(system: CentralSystem) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{system.metrics_port}/metrics", timeout=3) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def api_served(system: CentralSystem) -> bool:
+    try:
+        with urllib.request.urlopen(f"{system.api_url}/healthz", timeout=3) as response:
             return response.status == 200
     except OSError:
         return False
@@ -480,6 +491,7 @@ def test_a_killed_process_is_replaced_and_the_node_serves_again_with_its_due_tim
         repaired("new charge point booted", lambda: try_boot(system, station_id(f"NEW-{role.upper()}")))
         repaired("reservation Expired", lambda: reservation_status(system, reservation_id) == "Expired")
         repaired("/metrics", lambda: metrics_served(system))
+        repaired("HTTP API", lambda: api_served(system))
         after = repaired(f"every role served, a new {role}", lambda: complete_roles(system, without=victim))
         repaired(f"{processes} processes again", lambda: process_count(system) == processes)
 

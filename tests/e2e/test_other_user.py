@@ -219,7 +219,7 @@ def test_another_user_can_neither_unpickle_nor_operate(system: CentralSystem, ma
     # -- every port the instance listens on -------------------------------------------------
     listening = listening_sockets(instance_pids(system.admin_port))
     ports = sorted({s.local_port for s in listening})
-    http_ports = {system.port, system.metrics_port}
+    http_ports = {system.port, system.metrics_port, system.api_port}
     assert {system.admin_port, *http_ports} <= set(ports), ports
     actor_ports = [p for p in ports if p not in http_ports]
     # admin, registry, scheduler, exporter, gateway, the hosts, Thespian's logger, run.py's own transport

@@ -86,6 +86,7 @@ class CentralSystem:
     port: int = 0
     metrics_port: int = 0
     admin_port: int = 0
+    api_port: int = 0
     db: str = ""
     process: subprocess.Popen | None = None
     log_path: Path | None = None
@@ -94,7 +95,8 @@ class CentralSystem:
     own_process_group: bool = False
 
     def start(self, timeout: float = 30.0) -> "CentralSystem":
-        picked = {"port": not self.port, "metrics_port": not self.metrics_port, "admin_port": not self.admin_port}
+        picked = {"port": not self.port, "metrics_port": not self.metrics_port, "admin_port": not self.admin_port,
+                  "api_port": not self.api_port}
         to_pick = [name for name, was_picked in picked.items() if was_picked]
         for attempt in range(1, PORT_ATTEMPTS + 1):
             for name, port in zip(to_pick, free_ports(len(to_pick)), strict=True):  # distinct ones
@@ -116,7 +118,8 @@ class CentralSystem:
         with open(self.log_path, "ab") as log:
             self._spawn(log)
         try:
-            wait_for(lambda: self.process.poll() is not None or (port_open(self.port) and port_open(self.metrics_port)),
+            wait_for(lambda: self.process.poll() is not None or (port_open(self.port) and port_open(self.metrics_port)
+                                                                   and port_open(self.api_port)),
                      timeout, message="the central system to listen")
         except AssertionError:
             self.stop()
@@ -130,6 +133,7 @@ class CentralSystem:
         self.process = subprocess.Popen(
             [sys.executable, RUN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--metrics-port", str(self.metrics_port), "--admin-port", str(self.admin_port),
+             "--api-port", str(self.api_port),
              "--db", self.db, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.tmp),
             start_new_session=self.own_process_group,
@@ -141,6 +145,10 @@ class CentralSystem:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
 
     def ctl(self, *args: str, timeout: float = 60.0) -> CtlResult:
         done = subprocess.run(

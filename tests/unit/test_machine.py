@@ -141,6 +141,19 @@ def test_a_call_goes_out_with_a_timeout_and_its_answer_reaches_the_requester() -
     assert m.calls.outstanding is None
 
 
+def test_every_reply_to_a_call_carries_the_request_id_of_its_send_call() -> None:
+    m = machine({"ever_accepted": 1, "last_boot_status": "Accepted"})
+    offline = m.send_call(SendCall("Reset", {"type": "Soft"}, {}, "CP1", request_id=7), "api", NOW, 0.0)
+    assert offline.effects[-1].message.request_id == 7
+    m.connected(1, "peer", NOW, 0.0)
+    m.send_call(SendCall("Reset", {"type": "Soft"}, {}, "CP1", request_id=8), "api", NOW, 1.0)
+    m.send_call(SendCall("Reset", {"type": "Hard"}, {}, "CP1", request_id=9), "api", NOW, 1.0)  # queued
+    first = m.received(1, json.dumps([3, "out-1", {"status": "Accepted"}]), NOW, 1.5, 1.5)
+    assert [e.message.request_id for e in first.effects if isinstance(e, Tell)] == [8]
+    second = m.call_timed_out("out-2", NOW, 40.0)
+    assert [(e.message.outcome, e.message.request_id) for e in second.effects if isinstance(e, Tell)] == [("timeout", 9)]
+
+
 def test_a_call_timeout_answers_the_requester() -> None:
     m = machine({"ever_accepted": 1, "last_boot_status": "Accepted"})
     m.connected(1, "peer", NOW, 0.0)
