@@ -36,9 +36,12 @@ from actors.messages import (
     ApiFailed,
     ApiStarted,
     CallReply,
+    HostPong,
+    ReadinessReply,
     StartApi,
     StationAddressReply,
 )
+from actors.readiness import Readiness
 from actors.settings import Settings
 
 __all__ = ["ApiActor"]
@@ -57,6 +60,7 @@ class ApiActor(Actor):
         self.logs: ThreadSafeLogs | None = None
         self.server: Any = None  # actors.httpapi.server.ApiServer, once started
         self.store: Any = None  # storage.Store, opened on the server's key thread
+        self.readiness: Readiness | None = None  # /readyz, as the metrics port's
 
     def receiveMessage(self, message: Any, sender: Any) -> Any:
         try:
@@ -73,12 +77,17 @@ class ApiActor(Actor):
         elif isinstance(message, (AdminReply, StationAddressReply, CallReply)):
             if self.server is not None:
                 self.server.deliver(message)
+        elif isinstance(message, (ReadinessReply, HostPong)):
+            if self.readiness is not None:
+                self.readiness.answered(message.token, message)
         elif isinstance(message, StartApi):
             self._start(message, sender)
         elif isinstance(message, ActorExitRequest):
             if self.server is not None:
                 self.server.stop()
                 self.server = None
+            if self.readiness is not None:
+                self.readiness.close()
 
     def _start(self, message: StartApi, sender: Any) -> None:
         if self.server is not None:
@@ -99,9 +108,12 @@ class ApiActor(Actor):
             return
         # aiohttp is imported here, in this process only (as in the exporter).
         from actors.httpapi.server import ApiServer
+        from storage import probe
 
-        server = ApiServer(sock, registry=self.registry, send=lambda to, m: self.outbox.put("tell", to, m),
-                           find_key=self._find_key, touch_key=self._touch_key)
+        tell = lambda to, m: self.outbox.put("tell", to, m)  # noqa: E731
+        self.readiness = Readiness(send=tell, registry=self.registry, probe=lambda: probe(settings.db, timeout=1.0))
+        server = ApiServer(sock, registry=self.registry, send=tell, find_key=self._find_key,
+                           touch_key=self._touch_key, readiness=self.readiness.check)
         try:
             server.start()
         except Exception as exc:

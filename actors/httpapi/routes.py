@@ -118,6 +118,9 @@ SCHEMAS: dict[str, Schema] = {
         "key": {"type": "string", "description": "the key itself: shown in this answer only"}}}]},
     "Removed": {"type": "object", "additionalProperties": True},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    "Ready": {"type": "object", "required": ["status"],
+              "properties": {"status": {"enum": ["ready", "not ready"]},
+                             "not_ready": {"type": "array", "items": {"type": "string"}}}},
     "OpenApi": _OBJECT,
 }
 
@@ -164,6 +167,8 @@ _STATION_QUERY = Param("station", "query", _TEXT, "only this charge point's")
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", "health", "the process answers", None, "Health", kind="health"),
+    Route("GET", "/readyz", "ready", "200 only when the actor system, every station host and the database "
+          "answer; 503 with the same body naming what does not", None, "Ready", kind="ready"),
     Route("GET", "/api/v1/openapi.json", "openapi", "this OpenAPI document", None, "OpenApi", kind="openapi"),
     Route("GET", "/api/v1/status", "status", "stations connected/known, active transactions, uptime (ctl status)",
           "read", "Status", command="status"),

@@ -86,8 +86,10 @@ class ApiServer:
     """Serves ``ROUTES`` on ``sock`` (bound and listening) until ``stop()``."""
 
     def __init__(self, sock: socket.socket, *, registry: Any, send: Callable[[Any, Any], None],
-                 find_key: KeyLookup, touch_key: Callable[[str], None]) -> None:
+                 find_key: KeyLookup, touch_key: Callable[[str], None],
+                 readiness: Callable[[], Awaitable[tuple[bool, str]]]) -> None:
         self.sock = sock
+        self.readiness = readiness  # actors.readiness.Readiness.check, as /readyz of the metrics port
         self.registry = registry
         self.send = send
         self.find_key = find_key
@@ -219,6 +221,9 @@ class ApiServer:
     async def _serve_route(self, route: Route, request: web.Request) -> web.StreamResponse:
         if route.kind == "health":
             return _json(200, {"status": "ok"})
+        if route.kind == "ready":
+            ready, text = await self.readiness()
+            return web.Response(status=200 if ready else 503, text=text, content_type="application/json")
         if route.kind == "openapi":
             return web.Response(body=self.document, content_type="application/json")
         args = _arguments(route, request)
