@@ -10,7 +10,7 @@ import pytest
 
 from actors import admin
 from actors.control import client as control
-from actors.control import commands
+from actors.control import commands, render
 from actors.messages import AdminCommand
 from storage import SCOPES, Store, scope_allows
 
@@ -87,5 +87,5 @@ def test_ctl_api_key_commands_become_admin_commands() -> None:
         "api-key.create", {"name": "ops", "scope": "operate"})
     assert request("api-key", "list") == AdminCommand("api-key.list", {})
     assert request("api-key", "revoke", "ops") == AdminCommand("api-key.revoke", {"name": "ops"})
-    shown = commands.render_admin("api-key.create", {"name": "ops", "scope": "operate", "key": "csms_abc"})
+    shown = render.render_admin("api-key.create", {"name": "ops", "scope": "operate", "key": "csms_abc"})
     assert shown.splitlines()[-1] == "csms_abc" and "only this once" in shown
