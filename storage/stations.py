@@ -187,13 +187,18 @@ class StationsMixin(StoreBase):
             [status, iso(now), station_id],
         )
 
-    def mark_connected(self, station_id: str, connected: bool, now: datetime) -> None:
+    def mark_connected(self, station_id: str, connected: bool, now: datetime,
+                       opened: datetime | None = None) -> None:
         """Record a connection (creating the row of a station admitted unknown) or a disconnection.
 
         A disconnection only updates: the station may have been removed while it
         was connected (``station remove``), and its closing must not bring it back.
+        With ``opened`` (when the ending connection was recorded) it changes nothing
+        if a newer connection was recorded since: a connection replaced by one on
+        another host may end after the new one was stored.
         """
         stamp = iso(now)
+        args = [station_id, stamp]
         if connected:
             sql = (
                 "INSERT INTO stations (id, created_at, connected, connected_at, last_seen) "
@@ -202,7 +207,10 @@ class StationsMixin(StoreBase):
             )
         else:
             sql = "UPDATE stations SET connected = 0, disconnected_at = ?2, last_seen = ?2 WHERE id = ?1"
-        self.conn.execute(sql, [station_id, stamp])
+            if opened is not None:
+                sql += " AND connected_at = ?3"
+                args.append(iso(opened))
+        self.conn.execute(sql, args)
 
     # -- identities waiting for approval (--unknown-stations pending) ------------------
 

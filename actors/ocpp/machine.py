@@ -73,6 +73,7 @@ class StationMachine:
         self.ever_accepted = bool(row and row.get("ever_accepted"))
         self.boot_status: str | None = (row or {}).get("last_boot_status")
         self.conn: int | None = None  # the current connection's number
+        self.opened_at: datetime | None = None  # when it was recorded connected (mark_connected)
         self.calls = CallQueue()
         self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.window_start = 0.0
@@ -105,7 +106,7 @@ class StationMachine:
             step.effects.append(Count("connection_event", ("replaced",)))
             step.effects.append(Close(self.conn, 1000, "replaced by a new connection"))
             self._connection_lost(step, "replaced by a new connection", now)
-        self.conn = conn
+        self.conn, self.opened_at = conn, now
         self.seen_ids.clear()
         self.window_start, self.window_calls = mono, 0  # the flood limit is per connection
         self.touched_at = mono  # mark_connected sets last_seen
@@ -138,7 +139,8 @@ class StationMachine:
 
     def _connection_lost(self, step: Step, reason: str, now: datetime) -> None:
         self.conn = None
-        step.effects.append(Write("mark_connected", (self.station_id, False, now)))
+        # Only if no newer connection (on another host) was recorded since this one.
+        step.effects.append(Write("mark_connected", (self.station_id, False, now, self.opened_at)))
         step.effects.append(Count("connection_event", ("closed",)))
         # "When the connection drops, the outstanding and queued CALLs fail at once."
         for call in self.calls.drain():

@@ -168,7 +168,7 @@ def test_a_flood_closes_the_connection_with_1008() -> None:
     m.connected(1, "peer", NOW, 0.0)
     steps = [m.received(1, json.dumps([2, f"h{n}", "Heartbeat", {}]), NOW, 0.1, 0.1) for n in range(3)]
     assert Close(1, 1008, "message rate exceeded") in steps[2].effects
-    assert Write("mark_connected", ("CP1", False, NOW)) in steps[2].effects
+    assert Write("mark_connected", ("CP1", False, NOW, NOW)) in steps[2].effects
     assert m.conn is None
 
 

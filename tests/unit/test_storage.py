@@ -180,6 +180,16 @@ def test_record_boot_stores_fields_and_ever_accepted_sticks(store: Store) -> Non
     assert row["last_boot_at"] == "2026-11-25T10:00:00.123Z"
 
 
+def test_a_replaced_connection_ending_late_leaves_the_newer_one_connected(store: Store) -> None:
+    old, new = NOW, NOW + timedelta(seconds=1)
+    store.mark_connected("CP1", True, old)
+    store.mark_connected("CP1", True, new)  # a newer connection, on another host
+    store.mark_connected("CP1", False, new + timedelta(seconds=1), opened=old)  # the old one ends after it
+    assert store.get_station("CP1")["connected"] is True  # type: ignore[index]
+    store.mark_connected("CP1", False, new + timedelta(seconds=2), opened=new)
+    assert store.get_station("CP1")["connected"] is False  # type: ignore[index]
+
+
 def test_presence_is_tracked_and_summarised(store: Store) -> None:
     store.upsert_station("CP1")
     store.upsert_station("CP2")
