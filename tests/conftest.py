@@ -10,10 +10,21 @@ from typing import Any
 import pytest
 
 from storage import Store
+from tests.support import system as system_support
 from tests.support.chargepoint import ChargePoint
 from tests.support.system import CentralSystem
 
 CONNECTORS = 2
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--over-tls", action="store_true",
+                     help="every central system the tests start serves wss:// (issue 10): run the "
+                          "OCTT walks over TLS, e.g. pytest --over-tls tests/e2e/test_core.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    system_support.OVER_TLS = bool(config.getoption("--over-tls"))
 
 
 @pytest.fixture(scope="module")

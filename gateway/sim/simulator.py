@@ -84,6 +84,7 @@ class SimOptions:
     connectors: int = 2
     password: str | None = None
     mix: str = "basic"
+    ca: str | None = None  # CA bundle a wss:// central system's certificate chains to
     timeout: float = 30.0
     id_tag: str = "SIMTAG"
 
@@ -205,7 +206,7 @@ def run(options: SimOptions, *, on_hold: Callable[[], None] | None = None,
     cfg = ShardConfig(
         url=options.url, stations=options.stations, prefix=options.prefix,
         connectors=options.connectors, password=options.password, mix=options.mix,
-        rate=options.rate, timeout=options.timeout, id_tag=options.id_tag,
+        rate=options.rate, timeout=options.timeout, id_tag=options.id_tag, ca=options.ca,
         t_start=t_start, ramp=options.ramp, window_start=window_start,
         window_end=window_start + options.duration, hold=options.hold,
     )
@@ -309,6 +310,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="SIM", help="charge point id prefix")
     p.add_argument("--connectors", type=int, default=2, help="connectors per station")
     p.add_argument("--password", default=None, help="HTTP Basic password (security profile 1)")
+    p.add_argument("--ca", default=None, help="CA bundle (PEM) to trust for a wss:// --url (default: the system's)")
     p.add_argument("--mix", choices=MIXES, default="basic",
                    help="basic: Heartbeat+MeterValues (works against the peer); "
                         "full: also StatusNotification and transactions")
@@ -341,7 +343,7 @@ def _options(argv: Sequence[str]) -> tuple[SimOptions, bool]:
         url=a.url, stations=a.stations, duration=a.duration, rate=a.rate, ramp=a.ramp,
         warmup=a.warmup, hold=a.hold, workers=a.workers, prefix=a.prefix,
         connectors=a.connectors, password=a.password, mix=a.mix, timeout=a.timeout,
-        id_tag=a.id_tag,
+        id_tag=a.id_tag, ca=a.ca,
     ), a.json
 
 

@@ -268,3 +268,17 @@ def test_a_server_key_below_2048_bits_stops_the_start_with_one_line(pki: Pki, tm
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "RSA key of 1024 bits" in lines[0] and "2048" in lines[0], done.stderr
+
+
+# -- the load simulator over wss ---------------------------------------------------------------
+
+
+def test_the_simulator_loads_a_wss_node_trusting_a_given_ca(node: CentralSystem, pki: Pki) -> None:
+    from gateway.sim import simulator
+    from gateway.sim.simulator import SimOptions
+
+    report = simulator.run(SimOptions(url=wss(node), stations=4, duration=1.0, warmup=0.2, prefix="SIMTLS",
+                                      ca=str(pki.ca.cert)))
+    doc = report.to_json()
+    assert (doc["booted"], doc["errors"]) == (4, 0), doc["error_samples"]
+    assert doc["messages"] > 0

@@ -51,6 +51,10 @@ class ChargePoint:
         self.password = password
         self.handlers: dict[str, Callable[[dict], Any]] = dict(handlers or {})
         self.connectors = connectors
+        if ssl is None and self.url.startswith("wss://"):
+            from tests.support.certs import session_client_context
+
+            ssl = session_client_context()  # a node started --over-tls trusts the session's CA
         self.ssl = ssl  # an ssl.SSLContext for wss:// (security profiles 2 and 3)
         self.ws: ClientConnection | None = None
         self.received: queue.Queue[tuple[str, dict]] = queue.Queue()

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 RUN = str(REPO / "run.py")
 PORT_ATTEMPTS = 3
+# ``pytest --over-tls``: every CentralSystem serves wss:// with the session's test
+# certificate (tests.support.certs.session_pki), and ``url`` says wss, so that the
+# OCTT walks run over TLS too (issue 10). Set by tests/conftest.py.
+OVER_TLS = False
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
@@ -128,13 +132,24 @@ class CentralSystem:
             raise AssertionError(f"central system exited with {self.process.returncode}:\n" + self.log())
         return self
 
+    @property
+    def tls(self) -> bool:
+        """Does --port serve wss://? (given in extra_args, or the whole run is --over-tls)."""
+        return OVER_TLS or "--tls-cert" in self.extra_args
+
     def _spawn(self, log) -> None:  # type: ignore[no-untyped-def]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+        tls: list[str] = []
+        if OVER_TLS and "--tls-cert" not in self.extra_args:
+            from tests.support.certs import session_pki
+
+            server = session_pki().server
+            tls = ["--tls-cert", str(server.cert), "--tls-key", str(server.key)]
         self.process = subprocess.Popen(
             [sys.executable, RUN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--metrics-port", str(self.metrics_port), "--admin-port", str(self.admin_port),
              "--api-port", str(self.api_port),
-             "--db", self.db, *self.extra_args],
+             "--db", self.db, *tls, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.tmp),
             start_new_session=self.own_process_group,
         )
@@ -144,7 +159,7 @@ class CentralSystem:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}"
 
     @property
     def api_url(self) -> str:

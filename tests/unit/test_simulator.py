@@ -288,7 +288,7 @@ def test_a_call_left_unanswered_is_reported_as_a_timeout() -> None:
         async with serve(silent, "127.0.0.1", port, subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
             now = time.monotonic()
             cfg = ShardConfig(url=f"ws://127.0.0.1:{port}", stations=1, prefix="T", connectors=1, password=None,
-                              mix="basic", rate=0.0, timeout=0.5, id_tag="TAG", t_start=now, ramp=0.0,
+                              mix="basic", rate=0.0, timeout=0.5, id_tag="TAG", ca=None, t_start=now, ramp=0.0,
                               window_start=now + 0.2, window_end=now + 3.0, hold=0.0)
             stats = await run_shard(cfg, [1])
             return dict(stats.error_kinds), time.monotonic() - now
