@@ -509,12 +509,12 @@ def test_tc_088_websocket_subprotocol_is_only_agreed_for_ocpp16(csms: CentralSys
     # HTTP 400 before any upgrade (OCTT TC_088, spec/OCTT-CSMS-1.6.md §11.1 #3).
     for offers in ([Subprotocol("ocpp0.1")], None):
         with pytest.raises(InvalidStatus) as refused:
-            connect(url, subprotocols=offers, open_timeout=10)
+            connect(url, subprotocols=offers, open_timeout=10, **csms.client_options())
         assert refused.value.response.status_code == 400
 
     # ocpp1.6 among the offers: exactly that value is returned, and OCPP flows.
     offered = [Subprotocol("ocpp0.1"), Subprotocol("ocpp1.6")]
-    with connect(url, subprotocols=offered, open_timeout=10) as ws:
+    with connect(url, subprotocols=offered, open_timeout=10, **csms.client_options()) as ws:
         assert ws.response is not None
         assert ws.response.headers["Sec-WebSocket-Protocol"] == "ocpp1.6"
         assert ws.subprotocol == "ocpp1.6"

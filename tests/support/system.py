@@ -161,6 +161,14 @@ class CentralSystem:
     def url(self) -> str:
         return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}"
 
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for a websockets ``connect`` to ``url``: the ssl context over TLS."""
+        if not OVER_TLS or "--tls-cert" in self.extra_args:
+            return {}  # plain, or the test brought its own certificates and context
+        from tests.support.certs import session_client_context
+
+        return {"ssl": session_client_context()}
+
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
