@@ -25,19 +25,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.browser import WAIT, chromium, missing, row_of, sign_in, text_of, until
 from tests.support.chargepoint import ChargePoint
 from tests.support.system import CentralSystem
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-# Without the background-networking flags Chromium keeps trying to reach Google's services,
-# and this machine's closed network refuses those connections.
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1280,1400")
-WAIT = 20.0  # seconds: a few polling rounds of the page (2 s) and a browser start on a busy machine
 TAG = "CONSOLE-TAG"
 
 
@@ -82,54 +75,15 @@ def keys(csms: CentralSystem) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A headless Chromium with a fresh profile, driven by selenium through Debian's chromedriver."""
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    folder = tmp_path_factory.mktemp("chromium")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={folder / 'profile'}"):
-        options.add_argument(flag)
-    service = Service(executable_path=CHROMEDRIVER, log_output=str(folder / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    yield driver
-    driver.quit()
+    if (why := missing()) is not None:
+        pytest.skip(why)
+    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
+        yield driver
 
 
 @pytest.fixture
 def cp_handlers() -> dict[str, Any]:
     return {"Reset": lambda payload: {"status": "Accepted"}}
-
-
-def until(driver: Any, condition: Any, message: str) -> Any:
-    """Wait (at most WAIT seconds) until ``condition(driver)`` is true; its value."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)) \
-        .until(condition, message)
-
-
-def text_of(driver: Any, css: str) -> str:
-    """The text of the first element matching ``css`` ('' when there is none), read in one step."""
-    return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css))
-
-
-def sign_in(driver: Any, system: CentralSystem, key: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(system.api_url + "/")
-    driver.execute_script("sessionStorage.clear()")
-    driver.get(system.api_url + "/#/stations")
-    field = until(driver, lambda d: d.find_element(By.ID, "key").is_displayed() and d.find_element(By.ID, "key"),
-                  "the key form")
-    field.send_keys(key)
-    driver.find_element(By.XPATH, "//button[normalize-space()='Use this key']").click()
-    until(driver, lambda d: d.find_element(By.ID, "nav").is_displayed(), "the console after the key")
 
 
 def open_station(driver: Any, system: CentralSystem, station_id: str) -> None:
@@ -151,18 +105,19 @@ def received(cp: ChargePoint, action: str, timeout: float = WAIT) -> dict:
 
 def test_the_console_after_a_key_is_entered_lists_a_connected_station(
         csms: CentralSystem, keys: dict[str, str], browser: Any, cp: ChargePoint) -> None:
-    sign_in(browser, csms, keys["operate"])
-    row = f'a[href="#/stations/{cp.station_id}"]'
-    until(browser, lambda d: "Connected" in d.execute_script(
-        "const a = document.querySelector(arguments[0]); return a ? a.closest('tr').innerText : '';", row),
-        f"{cp.station_id} listed as connected")
-    line = browser.execute_script("return document.querySelector(arguments[0]).closest('tr').innerText;", row)
+    sign_in(browser, csms.api_url, keys["operate"])
+    line = until(browser, lambda d: "Connected" in (text := row_of(d, cp.station_id)) and text,
+                 f"{cp.station_id} listed as connected")
     assert "1: Available" in line and "2: Available" in line and "TestVendor TestModel" in line
+    assert text_of(browser, "#live") == "Live: polling every 2 s"  # no event stream on this server (404)
+    cp.status(2, "Faulted", error_code="GroundFailure", info="RCD tripped")
+    line = until(browser, lambda d: "GroundFailure" in (text := row_of(d, cp.station_id)) and text, "the fault listed")
+    assert "2: Faulted" in line and "RCD tripped" in line
 
 
 def test_the_station_page_shows_the_connector_charging_when_a_transaction_starts(
         csms: CentralSystem, keys: dict[str, str], browser: Any, cp: ChargePoint) -> None:
-    sign_in(browser, csms, keys["operate"])
+    sign_in(browser, csms.api_url, keys["operate"])
     open_station(browser, csms, cp.station_id)
     until(browser, lambda d: "No transaction is active" in text_of(d, "#tx-title + *"), "no transaction yet")
     started = datetime.now(timezone.utc) - timedelta(minutes=6)
@@ -191,7 +146,7 @@ def test_a_reset_pressed_in_the_page_reaches_the_charge_point_and_its_answer_is_
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    sign_in(browser, csms, keys["operate"])
+    sign_in(browser, csms.api_url, keys["operate"])
     open_station(browser, csms, cp.station_id)
     Select(browser.find_element(By.ID, "reset-type")).select_by_visible_text("Hard")
     browser.find_element(By.XPATH, "//button[normalize-space()='Reset']").click()
@@ -203,7 +158,7 @@ def test_a_read_key_pressing_reset_is_told_it_is_not_allowed_and_nothing_is_sent
         csms: CentralSystem, keys: dict[str, str], browser: Any, cp: ChargePoint) -> None:
     from selenium.webdriver.common.by import By
 
-    sign_in(browser, csms, keys["read"])
+    sign_in(browser, csms.api_url, keys["read"])
     open_station(browser, csms, cp.station_id)
     browser.find_element(By.XPATH, "//button[normalize-space()='Reset']").click()
     answer = until(browser, lambda d: "not allowed" in (text := text_of(d, "#answer")) and text, "a refusal shown")
@@ -221,7 +176,7 @@ def test_every_button_and_input_of_every_page_has_an_accessible_name(
     browser.get(csms.api_url + "/#/stations")
     until(browser, lambda d: d.find_element(By.ID, "key").is_displayed(), "the key form")
     pages = {"the key form": unnamed(browser, controls)}
-    sign_in(browser, csms, keys["operate"])
+    sign_in(browser, csms.api_url, keys["operate"])
     for name, hash_, ready in (
             ("stations", "#/stations", f'a[href="#/stations/{cp.station_id}"]'),
             ("station", f"#/stations/{cp.station_id}", "#connection .badge"),
