@@ -166,7 +166,52 @@ def test_a_read_key_pressing_reset_is_told_it_is_not_allowed_and_nothing_is_sent
     assert all(action != "Reset" for action, _ in list(cp.received.queue))
 
 
-def test_every_button_and_input_of_every_page_has_an_accessible_name(
+def test_a_revoked_key_brings_the_key_form_back_and_says_why(
+        csms: CentralSystem, browser: Any, cp: ChargePoint) -> None:
+    from selenium.webdriver.common.by import By
+
+    key = csms.ctl_ok("api-key", "create", "console-revoked", "--scope", "read")["key"]
+    sign_in(browser, csms.api_url, key)
+    until(browser, lambda d: row_of(d, cp.station_id), "the station listed")
+    csms.ctl_ok("api-key", "revoke", "console-revoked")
+    until(browser, lambda d: d.find_element(By.ID, "key").is_displayed(), "the key form, at the next poll")
+    assert "refused" in text_of(browser, "#key-message")
+    assert browser.execute_script("return sessionStorage.length") == 0 and not row_of(browser, cp.station_id)
+
+
+def test_a_pending_station_is_approved_from_its_page_with_an_admin_key_and_not_with_an_operate_key(
+        tmp_path_factory: pytest.TempPathFactory, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from websockets.exceptions import InvalidStatus
+
+    system = CentralSystem(tmp_path_factory.mktemp("pending"), extra_args=["--unknown-stations", "pending"]).start()
+    try:
+        keys = {scope: system.ctl_ok("api-key", "create", f"pending-{scope}", "--scope", scope)["key"]
+                for scope in ("operate", "admin")}
+        with pytest.raises(InvalidStatus):
+            ChargePoint(system.url, "WAITING-1").connect(timeout=5)
+        approve = 'button[aria-label="Approve WAITING-1"]'
+
+        sign_in(browser, system.api_url, keys["operate"])
+        browser.get(system.api_url + "/#/pending")
+        until(browser, lambda d: d.find_element(By.CSS_SELECTOR, approve), "WAITING-1 listed").click()
+        until(browser, lambda d: "scope admin" in text_of(d, ".answer"), "the refusal shown")
+        assert "not allowed" in text_of(browser, ".answer")
+        assert [p["id"] for p in system.ctl_ok("station", "list", "--pending")] == ["WAITING-1"]
+
+        sign_in(browser, system.api_url, keys["admin"])
+        browser.get(system.api_url + "/#/pending")
+        until(browser, lambda d: d.find_element(By.CSS_SELECTOR, approve), "WAITING-1 listed").send_keys(Keys.ENTER)
+        until(browser, lambda d: "WAITING-1 is registered" in text_of(d, ".answer"), "the approval shown")
+        until(browser, lambda d: "No station is waiting" in text_of(d, "tbody"), "the list emptied")
+        assert system.ctl_ok("station", "list", "--pending") == []
+        assert "WAITING-1" in {s["id"] for s in system.ctl_ok("station", "list")}
+    finally:
+        system.stop()
+
+
+def test_every_page_names_every_control_keeps_it_in_the_tab_order_and_has_readable_contrast(
         csms: CentralSystem, keys: dict[str, str], browser: Any, cp: ChargePoint) -> None:
     from selenium.webdriver.common.by import By
 
@@ -176,7 +221,7 @@ def test_every_button_and_input_of_every_page_has_an_accessible_name(
     browser.execute_script("sessionStorage.clear()")
     browser.get(csms.api_url + "/#/stations")
     until(browser, lambda d: d.find_element(By.ID, "key").is_displayed(), "the key form")
-    pages = {"the key form": unnamed(browser, controls)}
+    pages = {"the key form": problems(browser, controls)}
     sign_in(browser, csms.api_url, keys["operate"])
     for name, hash_, ready in (
             ("stations", "#/stations", f'a[href="#/stations/{cp.station_id}"]'),
@@ -185,11 +230,11 @@ def test_every_button_and_input_of_every_page_has_an_accessible_name(
             ("pending stations", "#/pending", "tbody tr")):
         browser.get(f"{csms.api_url}/{hash_}")
         until(browser, lambda d: d.execute_script("return !!document.querySelector(arguments[0])", ready), name)  # noqa: B023
-        pages[name] = unnamed(browser, controls)
+        pages[name] = problems(browser, controls)
         assert browser.execute_script("return document.querySelectorAll('main, header, nav[aria-label]').length") == 3
         headings = [h1.text for h1 in browser.find_elements(By.TAG_NAME, "h1") if h1.is_displayed()]
         assert len(headings) == 1 and headings[0], headings
-    assert pages == {name: [] for name in pages}, "controls without an accessible name"
+    assert pages == {name: [] for name in pages}, "unnamed or untabbable controls, or text of low contrast"
     assert browser.execute_script("return document.documentElement.lang") == "en"
     # No script error and no Content-Security-Policy violation on any page; the only failed requests
     # are the console's probes of endpoints this server does not have (yet): the event stream, the log.
@@ -199,12 +244,46 @@ def test_every_button_and_input_of_every_page_has_an_accessible_name(
                      and "404" in entry["message"])] == []
 
 
-def unnamed(driver: Any, css: str) -> list[str]:
-    """The visible controls matching ``css`` whose computed accessible name (the browser's) is empty."""
+def problems(driver: Any, css: str) -> list[str]:
+    """What fails the smoke check on the page shown: visible controls matching ``css`` whose accessible
+    name (the browser's computed one) is empty or that are out of the tab order, and text below the
+    WCAG AA contrast (4.5:1; 3:1 for large text) against its nearest opaque background."""
     from selenium.webdriver.common.by import By
 
-    return [element.get_attribute("outerHTML")[:120] for element in driver.find_elements(By.CSS_SELECTOR, css)
-            if element.is_displayed() and not element.accessible_name.strip()]
+    found = []
+    for element in driver.find_elements(By.CSS_SELECTOR, css):
+        if not element.is_displayed():
+            continue
+        if not element.accessible_name.strip():
+            found.append("no name: " + element.get_attribute("outerHTML")[:120])
+        if element.tag_name != "svg" and int(element.get_attribute("tabIndex")) < 0:
+            found.append("not in the tab order: " + element.get_attribute("outerHTML")[:120])
+    return found + list(driver.execute_script(CONTRAST))
+
+
+CONTRAST = """
+const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+const background = (element) => {
+  for (let e = element; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+const low = [];
+for (const element of document.body.querySelectorAll("*")) {
+  if (element.namespaceURI !== "http://www.w3.org/1999/xhtml" || !element.getClientRects().length) continue;
+  if (![...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  const style = getComputedStyle(element);
+  const [a, b] = [luminance(rgb(style.color)), luminance(background(element))].sort((x, y) => y - x);
+  const ratio = (a + 0.05) / (b + 0.05);
+  const size = parseFloat(style.fontSize), large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) low.push(`contrast ${ratio.toFixed(2)}: ${element.tagName} ${element.textContent.trim().slice(0, 40)}`);
+}
+return low;
+"""
 
 
 def connector_row(driver: Any, connector: int) -> str:
