@@ -8,7 +8,8 @@ speaking that contract over a real socket, serves the console's real files
 to a real Chromium: the page must take the stream (read with fetch(), since
 EventSource cannot send the key), parse events split anywhere across
 chunks with CRLF line ends, update on them, and after the stream ends
-reconnect with ``Last-Event-ID``.
+reconnect with ``Last-Event-ID``. A connector.status event is drawn from
+its own data, without a request.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class StubApi:
 
     def __init__(self) -> None:
         self.connected = False
-        self.list_requests = 0
+        self.detail_requests = 0
         self.stream_requests: list[str | None] = []  # the Last-Event-ID of each, in order
         self.streams: list[asyncio.Queue[bytes | None]] = []
         self.files = console.load()
@@ -101,11 +102,11 @@ class StubApi:
 
     async def stations(self, request: web.Request) -> web.Response:
         self.authorized(request)
-        self.list_requests += 1
         return web.json_response([self.row()])
 
     async def station(self, request: web.Request) -> web.Response:
         self.authorized(request)
+        self.detail_requests += 1
         return web.json_response({"station": self.row(), "connectors": [
             {"connector_id": 1, "status": "Available", "error_code": "NoError"}], "active_transactions": []})
 
@@ -152,7 +153,17 @@ def test_the_console_updates_from_the_event_stream_and_resumes_it_with_the_last_
           "the station shown connected after the event", timeout=10)
     assert text_of(browser, "#announce") == "STUB-1 connected"
 
-    stub.push(None)  # the server ends the stream: the page reconnects, resuming after event 7
+    # A connector.status event is the connector's new state: shown as it is, without asking the API
+    # (whose answer here still says Available).
+    until(browser, lambda d: "1: Available" in row_of(d, STATION), "the connector shown available")
+    details = stub.detail_requests
+    stub.push(b'id: 8\nevent: connector.status\ndata: {"station": "STUB-1", "at": "2026-12-07T03:01:00Z", '
+              b'"connector": 1, "status": "Faulted", "error_code": "GroundFailure", "info": "RCD"}\n\n')
+    until(browser, lambda d: "1: Faulted" in row_of(d, STATION), "the connector shown faulted", timeout=10)
+    assert "1: GroundFailure" in row_of(browser, STATION)
+    assert stub.detail_requests == details
+
+    stub.push(None)  # the server ends the stream: the page reconnects, resuming after event 8
     until(browser, lambda d: len(stub.stream_requests) >= 2, "the page to reconnect")
-    assert stub.stream_requests[:2] == [None, "7"]
+    assert stub.stream_requests[:2] == [None, "8"]
     until(browser, lambda d: text_of(d, "#live") == "Live: event stream", "the console back on the stream")

@@ -124,6 +124,7 @@
   function signOut(message) {
     sessionStorage.removeItem(KEY);
     stopStream();
+    live.lastId = null; // the next key starts a stream of its own
     view = null;
     $("#view").hidden = true;
     $("#view").replaceChildren();
@@ -163,7 +164,8 @@
 
   // -- live updates: the event stream, and polling without it -----------------------------------
 
-  const live = { mode: "polling", lastId: null, controller: null, retry: 3000, timer: null };
+  // epoch: counts the stream's (re)connections; what was kept up to date by events before is not now.
+  const live = { mode: "polling", lastId: null, controller: null, retry: 3000, timer: null, epoch: 0 };
 
   function setLive(mode, why) {
     live.mode = mode;
@@ -205,6 +207,7 @@
         streamAgainIn(response.status === 404 ? 60000 : nextRetry());
         return;
       }
+      live.epoch += 1;
       setLive("stream", "");
       live.retry = 3000;
       refreshView(); // catch up with what happened while there was no stream
@@ -357,25 +360,35 @@
       h("thead", {}, h("tr", {}, ["Station", "Connection", "Connectors", "Faults", "Vendor and model", "Last seen"]
         .map((name) => h("th", { scope: "col" }, name)))), rows));
     const base = page("Stations", summary, table);
-    const details = new Map(); // station id -> {key, connectors}
+    // Station id -> {key, connectors, at, epoch}: each station's connectors, as last fetched or as
+    // connector.status events left them. A station's connectors change only while it is connected (and
+    // when it disconnects): with polling, connected stations are fetched again each time; with the
+    // stream, events keep them, and a station is fetched again when its connection changed, after a
+    // reconnection of the stream (events may be lost in between), or after 30 s.
+    const details = new Map();
+    let stations = [];
 
     async function refresh() {
-      const stations = await api("/api/v1/stations");
-      const shown = stations.slice(0, DETAILS_AT_MOST);
-      // A station's connectors change only while it is connected (and when it disconnects).
-      const stale = shown.filter((s) => {
+      stations = await api("/api/v1/stations");
+      const now = Date.now();
+      const stale = stations.slice(0, DETAILS_AT_MOST).filter((s) => {
         const known = details.get(s.id);
-        return !known || s.connected || known.key !== `${s.connected}|${s.disconnected_at}`;
+        return !known || known.key !== `${s.connected}|${s.disconnected_at}` || (s.connected &&
+          (live.mode !== "stream" || known.epoch !== live.epoch || now - known.at > STREAM_POLL_EVERY * POLL_MS));
       });
       await inParallel(stale, 6, async (s) => {
         try {
           const detail = await api(`/api/v1/stations/${enc(s.id)}`);
-          details.set(s.id, { key: `${s.connected}|${s.disconnected_at}`, connectors: detail.connectors });
+          details.set(s.id, { key: `${s.connected}|${s.disconnected_at}`, connectors: detail.connectors, at: now,
+                              epoch: live.epoch });
         } catch (error) {
           if (error instanceof SignedOut) throw error;
         }
       });
-      if (view !== result) return;
+      if (view === result) draw();
+    }
+
+    function draw() {
       const connected = stations.filter((s) => s.connected).length;
       summary.textContent = `${connected} of ${stations.length} stations connected.`;
       note.textContent = stations.length > DETAILS_AT_MOST
@@ -385,7 +398,19 @@
         : h("tr", {}, h("td", { colspan: 6 }, "No stations are registered yet.")));
     }
 
-    const result = { ...base, title: "Stations", refresh, wants: () => true };
+    // A connector.status event carries the whole new state of its connector: drawn at once, no request.
+    function wants(type, event) {
+      const known = details.get(event.station);
+      if (type !== "connector.status" || !known) return type.startsWith("station.") || type === "connector.status";
+      const connector = { connector_id: event.connector, status: event.status, error_code: event.error_code,
+                          info: event.info, timestamp: event.at };
+      known.connectors = [...known.connectors.filter((c) => c.connector_id !== event.connector), connector]
+        .sort((a, b) => a.connector_id - b.connector_id);
+      draw();
+      return false;
+    }
+
+    const result = { ...base, title: "Stations", refresh, wants };
     return result;
   }
 
