@@ -49,7 +49,7 @@ def get(system: CentralSystem, path: str, headers: dict[str, str] | None = None)
 def test_the_console_is_served_at_the_root_of_the_api_port_without_a_key(csms: CentralSystem) -> None:
     status, headers, body = get(csms, "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert b'<script src="/console/app.js"' in body
+    assert b'<script type="module" src="/console/app.js">' in body
     assert "script-src 'self'" in headers["Content-Security-Policy"] and headers["X-Content-Type-Options"] == "nosniff"
     for name, media in (("app.js", "text/javascript"), ("app.css", "text/css")):
         status, headers, body = get(csms, f"/console/{name}")

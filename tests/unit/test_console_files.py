@@ -14,11 +14,22 @@ REPO = Path(__file__).resolve().parents[2]
 FOLDER = REPO / "actors" / "httpapi" / "console"
 
 
-def test_the_server_loads_the_page_its_script_and_its_style_with_their_media_types() -> None:
+def test_the_server_loads_the_page_its_scripts_and_its_style_with_their_media_types() -> None:
     files = console.load()
     assert {name: f.media for name, f in files.items()} == {
-        "index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
-    assert all(f.etag.startswith('"') and f.body for f in files.values())
+        "index.html": "text/html", "app.css": "text/css",
+        **{path.name: "text/javascript" for path in FOLDER.glob("*.js")}}
+    assert "app.js" in files and all(f.etag.startswith('"') and f.body for f in files.values())
+
+
+def test_every_module_the_scripts_import_is_a_file_of_the_console_and_exports_what_is_imported() -> None:
+    for path in FOLDER.glob("*.js"):
+        for names, module in re.findall(r'^import \{([^}]*)\} from "\./([\w.]+)";$', path.read_text(), re.M):
+            assert (FOLDER / module).is_file(), f"{path.name} imports {module}"
+            exported = set(re.findall(r"^export (?:async )?(?:function|const|let|class) ([\w$]+)",
+                                      (FOLDER / module).read_text(), re.M))
+            missing = {name.strip() for name in names.split(",")} - exported
+            assert not missing, f"{path.name} imports {missing} from {module}"
 
 
 def test_the_page_loads_only_files_the_server_has_and_nothing_from_another_origin() -> None:
@@ -29,8 +40,10 @@ def test_the_page_loads_only_files_the_server_has_and_nothing_from_another_origi
         assert url.startswith("/console/") or url == "data:,", url
         if url.startswith("/console/"):
             assert url.removeprefix("/console/") in console.load(), url
-    script = (FOLDER / "app.js").read_text()
-    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", script), "the console fetches nothing elsewhere"
+    for path in FOLDER.glob("*.js"):
+        script = path.read_text()
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", script), f"{path.name} fetches elsewhere"
+        assert not re.search(r"^import .* from \"(?!\./)", script, re.M), f"{path.name} imports from elsewhere"
 
 
 def test_the_content_security_policy_allows_no_inline_script_and_no_other_origin() -> None:
