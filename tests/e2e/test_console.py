@@ -133,7 +133,7 @@ def test_the_station_page_shows_the_connector_charging_when_a_transaction_starts
     until(browser, lambda d: "Charging" in connector_row(d, 1), "connector 1 shown Charging")
     until(browser, lambda d: d.execute_script("return document.querySelectorAll('.chart circle').length") == 6,
           "the meter values drawn")
-    section = text_of(browser, ".grid + section")
+    section = text_of(browser, 'section[aria-labelledby="tx-title"]')
     assert str(tx["transactionId"]) in section and "4.200 kWh" in section
     assert "Available" in connector_row(browser, 2)
     screenshot = os.environ.get("CSMS_CONSOLE_SCREENSHOT")
