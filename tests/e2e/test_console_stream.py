@@ -60,6 +60,7 @@ class StubApi:
         app.router.add_get("/api/v1/status", self.status)
         app.router.add_get("/api/v1/stations", self.stations)
         app.router.add_get("/api/v1/stations/{id}", self.station)
+        app.router.add_get("/api/v1/stations/{id}/log", self.log)
         app.router.add_get("/api/v1/events", self.events)
         self.runner = web.AppRunner(app, shutdown_timeout=0.5)
         self.loop.run_until_complete(self.runner.setup())
@@ -109,6 +110,13 @@ class StubApi:
         self.detail_requests += 1
         return web.json_response({"station": self.row(), "connectors": [
             {"connector_id": 1, "status": "Available", "error_code": "NoError"}], "active_transactions": []})
+
+    async def log(self, request: web.Request) -> web.Response:
+        """The station log another engineer is adding; its shape is theirs, the console shows any."""
+        self.authorized(request)
+        return web.json_response({
+            "frames": [{"at": "2026-12-07T03:00:01Z", "direction": "in", "action": "Heartbeat"}],
+            "security_events": [{"at": "2026-12-07T03:00:02Z", "type": "InvalidFirmwareSignature"}]})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         self.authorized(request)
@@ -167,3 +175,12 @@ def test_the_console_updates_from_the_event_stream_and_resumes_it_with_the_last_
     until(browser, lambda d: len(stub.stream_requests) >= 2, "the page to reconnect")
     assert stub.stream_requests[:2] == [None, "8"]
     until(browser, lambda d: text_of(d, "#live") == "Live: event stream", "the console back on the stream")
+
+
+def test_the_station_page_shows_the_station_log_when_the_api_offers_it(stub: StubApi, browser: Any) -> None:
+    sign_in(browser, stub.url, KEY)
+    browser.get(f"{stub.url}/#/stations/{STATION}")
+    log = 'section[aria-labelledby="log-title"]'
+    until(browser, lambda d: "Heartbeat" in text_of(d, log), "the log's frames shown")
+    assert "InvalidFirmwareSignature" in text_of(browser, log) and "security events" in text_of(browser, log)
+    assert not browser.execute_script("return document.querySelector(arguments[0]).hidden", log)
