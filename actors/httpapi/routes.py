@@ -173,8 +173,8 @@ _STATION_QUERY = Param("station", "query", _TEXT, "only this charge point's")
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/", "console", "the web console (spec/CONTROL.md); it asks for a key and sends it itself", None,
           "ConsoleFile", kind="console", media="text/html"),
-    Route("GET", "/console/{asset}", "consoleAsset", "a file of the web console: app.js, app.css", None,
-          "ConsoleFile", kind="console", media="text/plain",
+    Route("GET", "/console/{asset}", "consoleAsset", "a file of the web console: its script modules and style",
+          None, "ConsoleFile", kind="console", media="text/*",
           params=(Param("asset", "path", _TEXT, "the file's name"),), errors=(404,)),
     Route("GET", "/healthz", "health", "the process answers", None, "Health", kind="health"),
     Route("GET", "/readyz", "ready", "200 only when the actor system, every station host and the database "
