@@ -57,7 +57,7 @@ def _operation(route: Route) -> dict[str, Any]:
         "operationId": route.operation,
         "summary": route.summary,
         "security": [] if route.scope is None else [{"bearer": []}],
-        "responses": {str(route.status): _json("answered", route.answer_schema)},
+        "responses": {str(route.status): _answer("answered", route.answer_schema, route.media)},
     }
     if route.scope is not None:
         operation["x-scope"] = route.scope
@@ -80,4 +80,8 @@ def _operation(route: Route) -> dict[str, Any]:
 
 
 def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+    return _answer(description, schema, "application/json")
+
+
+def _answer(description: str, schema: dict[str, Any], media: str) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema}}}

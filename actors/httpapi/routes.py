@@ -4,7 +4,9 @@ Each :class:`Route` says its method, path, the scope a key needs (None: no
 key), its parameters, request body and answer schema, and what serves it
 (``kind``): a data-management command of the registry (``admin``, the
 same ``actors.admin`` command ``ctl`` runs), an OCPP request (``call``),
-the OpenAPI document, or the health check. The aiohttp router
+the OpenAPI document, the health check, or the web console's files
+(``console``: ``/`` and ``/console/{asset}``, no key; the page asks for one
+and sends it with every request it makes). The aiohttp router
 (``actors.httpapi.server``) and the OpenAPI document
 (``actors.httpapi.openapi``) are both built from ``ROUTES``; nothing else
 lists a route.
@@ -122,6 +124,7 @@ SCHEMAS: dict[str, Schema] = {
               "properties": {"status": {"enum": ["ready", "not ready"]},
                              "not_ready": {"type": "array", "items": {"type": "string"}}}},
     "OpenApi": _OBJECT,
+    "ConsoleFile": {"type": "string", "description": "a file of the web console (HTML, JavaScript or CSS)"},
 }
 
 
@@ -142,7 +145,8 @@ class Param:
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint. ``kind``: "admin" (runs the registry command ``command``), "call", "openapi", "health"."""
+    """One endpoint. ``kind``: "admin" (runs the registry command ``command``), "call", "openapi", "health",
+    "ready", "console". ``media``: the answer's media type."""
 
     method: str
     path: str
@@ -156,6 +160,7 @@ class Route:
     body: Schema | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
+    media: str = "application/json"
 
     @property
     def answer_schema(self) -> Schema:
@@ -166,6 +171,11 @@ _STATION = Param("id", "path", _TEXT, "the charge point's identity")
 _STATION_QUERY = Param("station", "query", _TEXT, "only this charge point's")
 
 ROUTES: tuple[Route, ...] = (
+    Route("GET", "/", "console", "the web console (spec/CONTROL.md); it asks for a key and sends it itself", None,
+          "ConsoleFile", kind="console", media="text/html"),
+    Route("GET", "/console/{asset}", "consoleAsset", "a file of the web console: its script modules and style",
+          None, "ConsoleFile", kind="console", media="text/*",
+          params=(Param("asset", "path", _TEXT, "the file's name"),), errors=(404,)),
     Route("GET", "/healthz", "health", "the process answers", None, "Health", kind="health"),
     Route("GET", "/readyz", "ready", "200 only when the actor system, every station host and the database "
           "answer; 503 with the same body naming what does not", None, "Ready", kind="ready"),

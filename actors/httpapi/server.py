@@ -11,6 +11,7 @@ kind:
 | call    | ``operator_calls.prepare_call``, LookupStation to the registry, SendCall to the holding host |
 | openapi | the generated document                                                 |
 | health  | ``{"status": "ok"}``                                                   |
+| console | a file of the web console, from memory (``actors.httpapi.console``)   |
 
 Thespian's transport may only be used from the actor's thread, so a question
 to another actor is handed to ``send`` (the actor's outbox) with a fresh
@@ -48,7 +49,7 @@ from typing import Any
 from aiohttp import web
 
 from actors.errors import CommandError, OcppCallError
-from actors.httpapi import openapi
+from actors.httpapi import console, openapi
 from actors.httpapi.routes import ROUTES, Route
 from actors.messages import (
     AdminCommand,
@@ -104,6 +105,7 @@ class ApiServer:
         self.ids = itertools.count(1)
         self.touched: dict[str, float] = {}
         self.document = json.dumps(openapi.document()).encode()
+        self.console = console.load()
 
     @property
     def port(self) -> int:
@@ -226,11 +228,23 @@ class ApiServer:
             return web.Response(status=200 if ready else 503, text=text, content_type="application/json")
         if route.kind == "openapi":
             return web.Response(body=self.document, content_type="application/json")
+        if route.kind == "console":
+            return self._console_file(request)
         args = _arguments(route, request)
         body = await _body(route, request)
         if route.kind == "call":
             return await self._call(args["id"], args["action"], body)
         return await self._admin(route, {**args, **body})
+
+    def _console_file(self, request: web.Request) -> web.Response:
+        name = request.match_info.get("asset", console.INDEX)
+        found = self.console.get(name)
+        if found is None:
+            raise _Refused(404, f"the console has no file {name!r}")
+        headers = {**console.HEADERS, "ETag": found.etag}
+        if request.headers.get("If-None-Match") == found.etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=found.body, content_type=found.media, charset="utf-8", headers=headers)
 
     async def _admin(self, route: Route, args: dict[str, Any]) -> web.Response:
         reply = await self.ask(self.registry, AdminCommand(route.command, args), ASK_TIMEOUT)

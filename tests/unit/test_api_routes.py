@@ -37,9 +37,11 @@ def test_a_route_added_to_the_table_appears_in_the_document_with_its_parameters_
     assert {"200", "401", "403"} <= set(operation["responses"])
 
 
-def test_only_the_health_checks_and_the_document_need_no_key() -> None:
+def test_only_the_health_checks_the_document_and_the_console_files_need_no_key() -> None:
     open_routes = {(r.method, r.path) for r in ROUTES if r.scope is None}
-    assert open_routes == {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json")}
+    assert open_routes == {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json"),
+                           ("GET", "/"), ("GET", "/console/{asset}")}
+    assert {r.kind for r in ROUTES if r.path in ("/", "/console/{asset}")} == {"console"}
     for method, path in open_routes:
         assert DOCUMENT["paths"][path][method.lower()]["security"] == []
 
