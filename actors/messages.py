@@ -177,6 +177,8 @@ class SendCall:
     options: dict[str, Any] = field(default_factory=dict)
     station_id: str = ""
     request_id: int = 0
+    # Who asked (the audit log): an API key's name, or ``local:<unix user>`` for ctl.
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,8 @@ class AdminCommand:
     command: str
     args: dict[str, Any] = field(default_factory=dict)
     request_id: int = 0
+    # Who asked (the audit log of commands that change something): as SendCall's.
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)
