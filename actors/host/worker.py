@@ -13,6 +13,7 @@ anything out (ARCHITECTURE.md, "Group commit"):
 | check          | each text frame parsed and schema-checked (``ocppj.parse_checked``), before the lock |
 | handle         | each event to its station actor; writes go into the turn's transaction, each event in a savepoint |
 | commit         | ``synchronous=FULL``: an acknowledged write survives power loss      |
+| frame log      | the turn's frames, both directions, into each station's ring (``Store.log_frames``, one executemany) |
 | release        | frames and closes to the loop, actor messages to the host actor, call timeouts armed |
 | metrics        | the turn's counts, added up in memory (``metrics.batched``), written to the process's metric file; with them the turn's size and its COMMIT's time (``csms_writer_batch_events``, ``csms_writer_commit_seconds``) |
 | commit failed  | nothing is released: the connections that had frames in the turn are closed 1011 and their station actors dropped, so the charge points reconnect and retry and are served from storage |
@@ -32,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import metrics
@@ -49,7 +50,7 @@ from actors.messages import (
 )
 from actors.ocpp import ocppj
 from actors.settings import Settings
-from storage import Store
+from storage import Store, iso
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,10 @@ class HostWorker:
         self.pid = os.getpid()
         self.turns = 0
         self.events = 0
+        # The frame log (--frame-log-per-station): this turn's frames, and each station's
+        # last seq while its station actor lives here (read from storage when it is made).
+        self.frames: list[tuple[str, str, str]] = []  # (station_id, "in" | "out", text)
+        self.frame_seqs: dict[str, int] = {}
 
     def start(self) -> None:
         self.thread.start()
@@ -187,6 +192,7 @@ class HostWorker:
                     event.parsed = ocppj.parse_checked(event.message)
                 except Exception:  # parsed again, and answered, inside the turn
                     log.exception("station %s: frame check failed", event.station_id)
+        self.frames = []
         try:
             with self.store.group():
                 for event in events:
@@ -195,6 +201,8 @@ class HostWorker:
                     for station in list(self.stations.values()):
                         station.close(1001, "central system shutting down")
                     self.stations.clear()
+                if self.frames:
+                    self._log_frames()
         except Exception:
             log.exception("station host writer: commit of %d events failed; closing their connections", len(events))
             self._abandon(events)
@@ -204,8 +212,38 @@ class HostWorker:
         metrics.writer_turn(self.host, len(events), self.store.last_commit_seconds)
         self.release(turn)
 
+    def _log_frames(self) -> None:
+        """The turn's frames into their stations' rings: one executemany, in the turn's transaction.
+
+        Measured (timeit, 200 stations, rings full, MeterValues in and reply out): 3.4-7.7 us
+        of CPU per frame (2000 to 20 frames a turn), and the turn's commit writes more pages
+        (a 200-frame turn: +2.6 ms). ``--frame-log-per-station 0`` turns it off. A failure
+        loses the log lines, never the turn.
+        """
+        assert self.store is not None
+        ring = self.settings.frame_log_per_station
+        if ring <= 0:
+            return
+        at = iso(datetime.now(timezone.utc))
+        seqs = self.frame_seqs
+        rows = []
+        try:
+            for station_id, direction, text in self.frames:
+                seq = seqs.get(station_id)
+                if seq is None:
+                    seq = self.store.frame_seq(station_id)
+                seq += 1
+                seqs[station_id] = seq
+                rows.append((station_id, seq % ring, seq, at, direction, text))
+            with self.store.savepoint():
+                self.store.log_frames(rows)
+        except Exception:
+            log.error("station host writer: logging %d frames failed", len(self.frames), exc_info=True)
+            seqs.clear()  # read again from storage next time
+
     def _abandon(self, events: list[Any]) -> None:
         """The turn did not commit: acknowledge nothing, drop the stations it touched."""
+        self.frame_seqs.clear()  # the rolled-back frames' seqs are free again
         turn = Turn()
         for event in events:
             if isinstance(event, (Opened, Received)):
@@ -217,7 +255,10 @@ class HostWorker:
         if isinstance(event, Received):
             station = self.stations.get(event.station_id)
             if station is not None:
-                station.on_message(event.link, event.message, event.received, event.parsed)
+                message = event.message
+                self.frames.append((event.station_id, "in", message if isinstance(message, str)
+                                    else message.decode("utf-8", "replace")))
+                station.on_message(event.link, message, event.received, event.parsed)
         elif isinstance(event, Opened):
             self._station(event.station_id).connected(event.link)
         elif isinstance(event, Closed):
@@ -278,6 +319,7 @@ class HostWorker:
 
     def send(self, link: Link, text: str) -> None:
         self.turn.sends.append((link, text))
+        self.frames.append((link.station_id, "out", text))
 
     def close(self, link: Link, code: int, reason: str) -> None:
         self.turn.closes.append((link, code, reason))
@@ -291,6 +333,8 @@ class HostWorker:
     def _evict_if_idle(self, station: Station) -> None:
         if station.idle and self.stations.get(station.station_id) is station:
             del self.stations[station.station_id]
+            # Its frames may be logged by another host next: read its seq again then.
+            self.frame_seqs.pop(station.station_id, None)
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<HostWorker stations={len(self.stations)} turns={self.turns} events={self.events} at {time.monotonic():.0f}>"
