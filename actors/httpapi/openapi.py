@@ -57,7 +57,8 @@ def _operation(route: Route) -> dict[str, Any]:
         "operationId": route.operation,
         "summary": route.summary,
         "security": [] if route.scope is None else [{"bearer": []}],
-        "responses": {str(route.status): _json("answered", route.answer_schema)},
+        "responses": {str(route.status): {"description": "answered",
+                                          "content": {route.media: {"schema": route.answer_schema}}}},
     }
     if route.scope is not None:
         operation["x-scope"] = route.scope
