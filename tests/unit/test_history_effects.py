@@ -152,3 +152,20 @@ def test_a_refused_request_is_audited_too() -> None:
     ((who, action, station, payload, _, outcome, answer),) = writes(step.effects, "record_audit")
     assert (who, action, station, outcome, answer["code"]) == ("dash", "Reset", "CP1", "refused", "Refused")
     assert [e for e in step.fallback() if isinstance(e, Tell)]
+
+
+def test_an_accepted_local_list_records_a_decision_per_entry_with_its_status() -> None:
+    class WithList(Reads):
+        def local_list_state(self, station_id: str) -> dict[str, Any]:
+            return {"version": 0, "entries": {}, "reported_version": None, "last_status": None}
+
+    m = StationMachine("CP1", settings=Settings(), view=WithList(ACCEPTED, TAGS), new_id=lambda: "out-0")
+    m.connected(1, "peer", NOW, 0.0)
+    payload = {"listVersion": 3, "updateType": "Differential", "localAuthorizationList": [
+        {"idTag": "GOOD", "idTagInfo": {"status": "Accepted"}}, {"idTag": "BAD", "idTagInfo": {"status": "Blocked"}},
+        {"idTag": "GONE"}]}
+    m.send_call(SendCall("SendLocalList", payload, station_id="CP1", requested_by="ops"), "asker", NOW, 0.0)
+    answered = m.received(1, json.dumps([3, "out-0", {"status": "Accepted"}]), NOW, 0.1, 0.1).effects
+    (rows,) = writes(answered, "record_authorizations")
+    assert rows == ([("GOOD", "CP1", None, "SendLocalList", "Accepted", "accepted", NOW),
+                     ("BAD", "CP1", None, "SendLocalList", "Blocked", "blocked", NOW)],)

@@ -128,3 +128,11 @@ def test_history_retention_follows_the_settings_and_zero_keeps_for_ever() -> Non
     assert "audit_log" not in kept
     assert kept["authorization_log"] == timedelta(days=30)
     assert kept["data_transfers"] == timedelta(days=30)
+
+
+def test_a_local_lists_decisions_are_stored_at_once(store: Store) -> None:
+    store.record_authorizations([("A1", "CP1", None, "SendLocalList", "Accepted", "accepted", T0),
+                                 ("B1", "CP1", None, "SendLocalList", "Blocked", "blocked", T0)])
+    (row,) = store.authorization_decisions("b1")
+    assert (row["action"], row["status"], row["reason"], row["at"]) == (
+        "SendLocalList", "Blocked", "blocked", "2026-12-07T03:00:00.000Z")
