@@ -172,6 +172,7 @@ def station_show(store: Store, args: Args, now: datetime) -> Result:
         "events": store.station_events(station_id, limit=20),
         "local_list": store.local_list_state(station_id),
         "reservations": store.list_reservations(station_id=station_id, active_only=True),
+        "data_transfers": store.data_transfers(station_id, limit=10),
     }
 
 

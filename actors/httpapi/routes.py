@@ -75,7 +75,9 @@ SCHEMAS: dict[str, Schema] = {
                        "unknown_configuration_keys": {"type": "array", "items": _TEXT},
                        "active_transactions": _list_of("Transaction"), "firmware": _OBJECT,
                        "events": {"type": "array", "items": _OBJECT}, "local_list": _OBJECT,
-                       "reservations": {"type": "array", "items": _OBJECT}},
+                       "reservations": {"type": "array", "items": _OBJECT},
+                       "data_transfers": {"type": "array", "items": _OBJECT,
+                                          "description": "the last accepted vendor DataTransfer messages"}},
     },
     "Transaction": {
         "type": "object",

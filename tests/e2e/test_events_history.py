@@ -148,6 +148,8 @@ def test_an_event_client_follows_a_charge_point_and_resumes_with_last_event_id(
         assert kinds(missed) == ["connector.status", "datatransfer", "station.disconnected"]
         assert {k: missed[1]["data"][k] for k in ("vendor_id", "message_id", "data")} == {
             "vendor_id": "ACME", "message_id": "temp", "data": "21.5"}
+        kept = system.ctl_ok("station", "show", "EVCP1")["data_transfers"]
+        assert [(d["vendor_id"], d["message_id"], d["data"]) for d in kept] == [("ACME", "temp", "21.5")]
 
         back = EventClient(system, keys["read"], last_event_id=last)
         caught_up = back.take("EVCP1", 3)
