@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.support.chargepoint import ChargePoint
-from tests.support.system import RUN, CentralSystem
+from tests.support.system import RUN, CentralSystem, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -210,8 +210,12 @@ def test_station_log_and_audit_show_a_reset_sent_through_ctl_its_answer_and_who(
         cp.boot()
         result = system.ctl_ok("reset", "LOGCP1", "--type", "Soft")
         assert result["response"] == {"status": "Accepted"}
-        log = system.ctl_ok("station", "log", "LOGCP1")
-        frames = [(row["direction"], json.loads(row["frame"])) for row in log]
+        # The frame log is written at most every 0.5 s (when the host's writer is idle at once).
+        def answered_reset() -> list[tuple[str, Any]] | None:
+            frames = [(row["direction"], json.loads(row["frame"])) for row in system.ctl_ok("station", "log", "LOGCP1")]
+            return frames if any(d == "in" and f[0] == 3 and f[2] == {"status": "Accepted"} for d, f in frames) else None
+
+        frames = wait_for(answered_reset, WAIT, message="the Reset and its answer in the frame log")
         (call_at,) = [i for i, (d, f) in enumerate(frames) if d == "out" and f[0] == 2 and f[2] == "Reset"]
         message_id = frames[call_at][1][1]
         assert frames[call_at][1][3] == {"type": "Soft"}
