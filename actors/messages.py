@@ -147,6 +147,11 @@ class LookupStation:
     station_id: str
     reply_to: Any = None
     request_id: int = 0
+    # For an operator's request (ctl, the HTTP API): what it is and who asks. When the
+    # station is unknown or not connected the request ends here, so the registry audits it.
+    action: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)

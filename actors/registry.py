@@ -356,6 +356,15 @@ class RegistryActor(Actor):
         known = address is not None or self.store.get_station(message.station_id) is not None
         self.send(message.reply_to or sender, StationAddressReply(
             message.station_id, address, known, self.settings.call_timeout, message.request_id))
+        if address is None and message.action:
+            # The operator's request ends here (answered NotConnected): the audit log says so.
+            description = "charge point is not connected" if known else "unknown charge point"
+            try:
+                self.store.record_audit(message.requested_by or "unknown", message.action, message.station_id,
+                                        message.payload, datetime.now(timezone.utc), "not-connected",
+                                        {"code": "NotConnected", "description": description, "details": {}})
+            except Exception:
+                log.error("registry: could not record %s in the audit log", message.action, exc_info=True)
 
     def _route_timer(self, timer: TimerFired) -> None:
         address = self._holder(timer.station_id)

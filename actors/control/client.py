@@ -116,7 +116,8 @@ def _run_admin(system: Any, request: AdminCommand, args: argparse.Namespace) -> 
 
 
 def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> int:
-    lookup = system.ask(_registry(system), LookupStation(request.station), ASK_TIMEOUT)
+    lookup = system.ask(_registry(system), LookupStation(request.station, action=request.action,
+                                                         payload=request.payload, requested_by=operator()), ASK_TIMEOUT)
     if not isinstance(lookup, StationAddressReply):
         return _fail("no answer from the central system", UNREACHABLE, args.json)
     if not lookup.known:

@@ -276,7 +276,8 @@ class ApiServer:
             return _json(422, _unchecked(error.message, station, action, payload))
         except OcppCallError as error:
             return _json(422, _unchecked(invalid_payload(error), station, action, payload))
-        lookup = await self.ask(self.registry, LookupStation(station), ASK_TIMEOUT)
+        lookup = await self.ask(self.registry, LookupStation(station, action=call.action, payload=call.payload,
+                                                             requested_by=who), ASK_TIMEOUT)
         if not isinstance(lookup, StationAddressReply):
             return _json(503, error_document("Unreachable", "the central system does not answer", call))
         if not lookup.known:

@@ -249,3 +249,15 @@ def test_data_commands_are_audited_without_their_secrets(system: CentralSystem) 
     assert (entry["command"], entry["station_id"], entry["outcome"]) == ("station.add", "AUDITCP", "done")
     assert entry["payload"]["password"] == "***"
     assert "s3cret-pass" not in json.dumps(system.ctl_ok("audit"))
+
+
+def test_a_request_to_a_station_that_is_not_connected_is_audited_as_such(system: CentralSystem) -> None:
+    system.ctl_ok("station", "add", "OFFLINE1")
+    assert system.ctl("reset", "OFFLINE1", "--type", "Hard").code == 3
+    assert system.ctl("unlock", "NOSUCHCP", "--connector", "1").code == 3
+    added, offline = system.ctl_ok("audit", "--station", "OFFLINE1")[::-1]  # oldest first
+    assert added["command"] == "station.add"
+    assert (offline["command"], offline["payload"], offline["outcome"], offline["answer"]["description"]) == (
+        "Reset", {"type": "Hard"}, "not-connected", "charge point is not connected")
+    (unknown,) = system.ctl_ok("audit", "--station", "NOSUCHCP")
+    assert (unknown["command"], unknown["answer"]["description"]) == ("UnlockConnector", "unknown charge point")
