@@ -172,6 +172,7 @@ def station_show(store: Store, args: Args, now: datetime) -> Result:
         "events": store.station_events(station_id, limit=20),
         "local_list": store.local_list_state(station_id),
         "reservations": store.list_reservations(station_id=station_id, active_only=True),
+        "data_transfers": store.data_transfers(station_id, limit=10),
     }
 
 
@@ -228,6 +229,28 @@ def tx_show(store: Store, args: Args, now: datetime) -> Result:
     if transaction is None:
         raise AdminError(f"unknown transaction: {tx_id}", NOT_FOUND)
     return {**transaction, "meter_values": store.meter_values_for(tx_id)}
+
+
+def station_log(store: Store, args: Args, now: datetime) -> Result:
+    """The station's last frames, both directions, oldest first (the ring of --frame-log-per-station)."""
+    station_id = _station_id(args)
+    if store.get_station(station_id) is None:
+        raise AdminError(f"unknown station: {station_id}", NOT_FOUND)
+    return store.frame_log(station_id, limit=_int(args, "limit", minimum=1) or 50)
+
+
+def audit_list(store: Store, args: Args, now: datetime) -> Result:
+    """Operator actions, newest first: who, what, when and the answer."""
+    return store.audit_log(station_id=_text(args, "station", required=False),
+                           limit=_int(args, "limit", minimum=1) or 50)
+
+
+def tag_explain(store: Store, args: Args, now: datetime) -> Result:
+    """Why a tag was answered as it was, and where: its recent authorization decisions."""
+    id_tag = _id_tag(_required(args, "id_tag"), "id_tag")
+    assert id_tag is not None
+    return {"id_tag": id_tag, "tag": store.get_tag(id_tag),
+            "decisions": store.authorization_decisions(id_tag, limit=_int(args, "limit", minimum=1) or 20)}
 
 
 def db_backup(store: Store, args: Args, now: datetime) -> Result:
@@ -315,6 +338,9 @@ COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
     "station.approve": station_approve,
     "station.show": station_show,
     "station.remove": station_remove,
+    "station.log": station_log,
+    "audit.list": audit_list,
+    "tag.explain": tag_explain,
     "tag.add": tag_add,
     "tag.list": tag_list,
     "tag.remove": tag_remove,
@@ -328,6 +354,17 @@ COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
     "api-key.list": api_key_list,
     "api-key.revoke": api_key_revoke,
 }
+
+
+# Commands that change something: each is recorded in the audit log (by the registry).
+CHANGES = frozenset({"station.add", "station.set-password", "station.approve", "station.remove", "tag.add",
+                     "tag.remove", "api-key.create", "api-key.revoke", "db.backup"})
+_SECRET_ARGS = frozenset({"password"})
+
+
+def audited_args(args: Args) -> Args:
+    """A command's arguments as the audit log keeps them: a password only as "***"."""
+    return {k: ("***" if k in _SECRET_ARGS and v is not None else v) for k, v in args.items()}
 
 
 def run_admin(store: Store, command: str, args: Args, now: datetime) -> Result:

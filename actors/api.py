@@ -108,12 +108,13 @@ class ApiActor(Actor):
             return
         # aiohttp is imported here, in this process only (as in the exporter).
         from actors.httpapi.server import ApiServer
-        from storage import probe
+        from storage import Store, probe
 
         tell = lambda to, m: self.outbox.put("tell", to, m)  # noqa: E731
         self.readiness = Readiness(send=tell, registry=self.registry, probe=lambda: probe(settings.db, timeout=1.0))
         server = ApiServer(sock, registry=self.registry, send=tell, find_key=self._find_key,
-                           touch_key=self._touch_key, readiness=self.readiness.check)
+                           touch_key=self._touch_key, readiness=self.readiness.check,
+                           open_store=lambda: Store(settings.db, migrate_schema=False))
         try:
             server.start()
         except Exception as exc:

@@ -147,6 +147,11 @@ class LookupStation:
     station_id: str
     reply_to: Any = None
     request_id: int = 0
+    # For an operator's request (ctl, the HTTP API): what it is and who asks. When the
+    # station is unknown or not connected the request ends here, so the registry audits it.
+    action: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,8 @@ class SendCall:
     options: dict[str, Any] = field(default_factory=dict)
     station_id: str = ""
     request_id: int = 0
+    # Who asked (the audit log): an API key's name, or ``local:<unix user>`` for ctl.
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,6 +229,8 @@ class AdminCommand:
     command: str
     args: dict[str, Any] = field(default_factory=dict)
     request_id: int = 0
+    # Who asked (the audit log of commands that change something): as SendCall's.
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -356,6 +356,15 @@ class RegistryActor(Actor):
         known = address is not None or self.store.get_station(message.station_id) is not None
         self.send(message.reply_to or sender, StationAddressReply(
             message.station_id, address, known, self.settings.call_timeout, message.request_id))
+        if address is None and message.action:
+            # The operator's request ends here (answered NotConnected): the audit log says so.
+            description = "charge point is not connected" if known else "unknown charge point"
+            try:
+                self.store.record_audit(message.requested_by or "unknown", message.action, message.station_id,
+                                        message.payload, datetime.now(timezone.utc), "not-connected",
+                                        {"code": "NotConnected", "description": description, "details": {}})
+            except Exception:
+                log.error("registry: could not record %s in the audit log", message.action, exc_info=True)
 
     def _route_timer(self, timer: TimerFired) -> None:
         address = self._holder(timer.station_id)
@@ -378,7 +387,9 @@ class RegistryActor(Actor):
         try:
             result = admin.run_admin(self.store, message.command, dict(message.args), now)
         except CommandError as error:  # admin.AdminError included
+            self._audit(message, now, "error", {"description": error.message, "exit_code": error.exit_code})
             return AdminReply(error=error.message, exit_code=error.exit_code)
+        self._audit(message, now, "done", None)
         if message.command == "status":
             uptime = (now - parse_time(self.started_at)).total_seconds()
             result = dict(result, started_at=self.started_at, uptime_s=round(uptime))
@@ -388,6 +399,19 @@ class RegistryActor(Actor):
             if address is not None:
                 self.send(address, RetireStation(station_id))
         return AdminReply(result=result)
+
+
+    def _audit(self, message: AdminCommand, now: datetime, outcome: str, answer: Any) -> None:
+        """Record a command that changes something (admin.CHANGES) in the audit log; never a secret."""
+        if message.command not in admin.CHANGES or self.store is None:
+            return
+        args = admin.audited_args(message.args)
+        try:
+            self.store.record_audit(message.requested_by or "unknown", message.command,
+                                    args.get("id") if message.command.startswith("station.") else None,
+                                    args, now, outcome, answer)
+        except Exception:
+            log.error("registry: could not record %s in the audit log", message.command, exc_info=True)
 
 
 def _gateway_class() -> type:

@@ -5,7 +5,10 @@ the scheduler reloads them and fires at once those that came due while the
 system was down. A fired timer goes to the registry as TimerFired, which routes
 it to the station actor (starting it when needed). Reservation expiry and
 charging-profile validTo are driven from here, and the pruning of meter values
-older than ``--meter-values-retention-days`` (hourly, in small batches).
+older than ``--meter-values-retention-days`` and of the history (``storage.history``:
+events older than ``--event-retention-hours``, operator actions, authorization
+decisions and DataTransfer data older than their ``--...-days``), hourly, in small
+batches; at start, frame-log slots beyond ``--frame-log-per-station`` are dropped.
 
 The clock is injectable (``clock`` attribute) so tests drive time without sleeps.
 """
@@ -20,6 +23,7 @@ from typing import Any
 from thespian.actors import Actor, WakeupMessage
 
 from actors.messages import CancelTimer, SchedulerStarted, ScheduleTimer, StartScheduler, TimerFired
+from actors.settings import Settings
 from actors.timers import Timer, TimerTable
 from storage import Store, iso, parse_time
 
@@ -41,6 +45,7 @@ class SchedulerActor(Actor):
         self.table = TimerTable()
         self.wake_at: datetime | None = None
         self.retention_days = 0.0
+        self.history: dict[str, timedelta] = {}  # table -> how long its rows are kept
 
     def receiveMessage(self, message: Any, sender: Any) -> None:
         try:
@@ -72,24 +77,35 @@ class SchedulerActor(Actor):
         )
         self.send(sender, SchedulerStarted(len(self.table.timers)))
         self._fire_due()
-        self.retention_days = message.settings.meter_values_retention_days
-        if self.retention_days > 0:
+        settings = message.settings
+        self.retention_days = settings.meter_values_retention_days
+        self.history = history_retention(settings)
+        trimmed = self.store.trim_frame_log(settings.frame_log_per_station)
+        if trimmed:
+            log.info("scheduler: dropped %d logged frames beyond --frame-log-per-station %d",
+                     trimmed, settings.frame_log_per_station)
+        if self.retention_days > 0 or self.history:
             self._prune()
 
     def _prune(self) -> None:
-        """Delete meter values older than the retention, a few batches at a time."""
-        assert self.store is not None
-        cutoff = self.clock() - timedelta(days=self.retention_days)
-        deleted, more = 0, True
-        for _ in range(PRUNE_BATCHES):
-            n = self.store.prune_meter_values(cutoff)
-            deleted += n
-            if n == 0:
-                more = False
-                break
-        if deleted:
-            log.info("scheduler: pruned %d meter values received before %s (retention %g days)",
-                     deleted, iso(cutoff), self.retention_days)
+        """Delete meter values and history older than their retention, a few batches at a time."""
+        store = self.store
+        assert store is not None
+        now = self.clock()
+        more = False
+        if self.retention_days > 0:
+            cutoff = now - timedelta(days=self.retention_days)
+            deleted, left = _batches(lambda: store.prune_meter_values(cutoff))
+            more = more or left
+            if deleted:
+                log.info("scheduler: pruned %d meter values received before %s (retention %g days)",
+                         deleted, iso(cutoff), self.retention_days)
+        for table, keep in self.history.items():
+            cutoff = now - keep
+            deleted, left = _batches(lambda t=table, c=cutoff: store.prune_history(t, c))  # type: ignore[misc]
+            more = more or left
+            if deleted:
+                log.info("scheduler: pruned %d rows of %s written before %s", deleted, table, iso(cutoff))
         self.wakeupAfter(1.0 if more else PRUNE_EVERY, payload=PRUNE)
 
     def _schedule(self, message: ScheduleTimer) -> None:
@@ -110,3 +126,25 @@ class SchedulerActor(Actor):
         if self.wake_at is None or wake_at < self.wake_at:
             self.wake_at = wake_at
             self.wakeupAfter(wait, payload=TICK)
+
+
+def history_retention(settings: Settings) -> dict[str, timedelta]:
+    """How long each history table keeps its rows (tables kept for ever left out)."""
+    kept = {
+        "events": timedelta(hours=settings.event_retention_hours),
+        "audit_log": timedelta(days=settings.audit_retention_days),
+        "authorization_log": timedelta(days=settings.authorization_log_days),
+        "data_transfers": timedelta(days=settings.data_transfer_retention_days),
+    }
+    return {table: keep for table, keep in kept.items() if keep > timedelta(0)}
+
+
+def _batches(prune: Callable[[], int]) -> tuple[int, bool]:
+    """Run ``prune`` up to PRUNE_BATCHES times; rows deleted, and whether more may be waiting."""
+    deleted = 0
+    for _ in range(PRUNE_BATCHES):
+        n = prune()
+        deleted += n
+        if n == 0:
+            return deleted, False
+    return deleted, True

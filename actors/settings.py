@@ -32,6 +32,14 @@ class Settings:
     max_meter_values_per_message: int = 200
     max_meter_values_per_minute: int = 6_000
     meter_values_retention_days: float = 0.0
+    # History (storage.history): events kept for the stream's reconnects (hours), the last
+    # frames of each station (a ring), operator actions, authorization decisions and
+    # vendor DataTransfer data (days; 0: for ever), pruned by the scheduler.
+    event_retention_hours: float = 24.0
+    frame_log_per_station: int = 200
+    audit_retention_days: float = 365.0
+    authorization_log_days: float = 30.0
+    data_transfer_retention_days: float = 30.0
     unknown_per_minute: int = 12_000  # above a 10,000-station first connection storm
     max_pending: int = 10_000
     max_stations: int = 100_000

@@ -16,6 +16,7 @@ from storage.api_keys import ApiKeysMixin
 from storage.base import LOCK_WAIT, Row, _retry
 from storage.configuration import ConfigurationMixin
 from storage.firmware import FirmwareMixin
+from storage.history import HistoryMixin
 from storage.local_list import LocalListMixin
 from storage.profiles import ProfilesMixin
 from storage.reservations import ReservationsMixin
@@ -37,6 +38,7 @@ class Store(
     FirmwareMixin,
     ProfilesMixin,
     ApiKeysMixin,
+    HistoryMixin,
 ):
     """SQLite in WAL mode, migrated on open.
 

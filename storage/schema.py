@@ -293,6 +293,84 @@ def m013_api_keys(db: Database) -> None:
     )
 
 
+def m014a_events(db: Database) -> None:
+    """The event stream (GET /api/v1/events): written by the hosts' writers in their group commit,
+    so an event exists iff what it reports was committed; AUTOINCREMENT: ids never reused."""
+    db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            station_id TEXT,
+            at TEXT NOT NULL,
+            data TEXT NOT NULL
+        )"""
+    )
+
+
+def m014b_frame_log(db: Database) -> None:
+    """The last frames of each station, a ring: slot = seq % --frame-log-per-station, upserted."""
+    db.execute(
+        """CREATE TABLE frame_log (
+            station_id TEXT NOT NULL,
+            slot INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            frame TEXT NOT NULL,
+            PRIMARY KEY (station_id, slot)
+        ) WITHOUT ROWID"""
+    )
+
+
+def m014c_audit_log(db: Database) -> None:
+    """Every operator action: who, what, when, and the charge point's answer."""
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            who TEXT NOT NULL,
+            command TEXT NOT NULL,
+            station_id TEXT,
+            payload TEXT,
+            outcome TEXT,
+            answer TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX audit_log_station ON audit_log (station_id, id)")
+
+
+def m014d_authorization_log(db: Database) -> None:
+    """Every authorization decision with its reason (idTags kept: the operator queries by tag)."""
+    db.execute(
+        """CREATE TABLE authorization_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            id_tag TEXT NOT NULL COLLATE NOCASE,
+            station_id TEXT,
+            connector_id INTEGER,
+            action TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX authorization_log_tag ON authorization_log (id_tag COLLATE NOCASE, id)")
+
+
+def m014e_data_transfers(db: Database) -> None:
+    """The data of accepted vendor DataTransfer messages from charge points."""
+    db.execute(
+        """CREATE TABLE data_transfers (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            station_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            message_id TEXT,
+            data TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX data_transfers_station ON data_transfers (station_id, id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -307,6 +385,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     m011_transaction_flags,
     m012_security_profiles,
     m013_api_keys,
+    m014a_events,
+    m014b_frame_log,
+    m014c_audit_log,
+    m014d_authorization_log,
+    m014e_data_transfers,
 )
 
 

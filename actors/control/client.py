@@ -18,8 +18,10 @@ and JSON shapes follow spec/CONTROL.md:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import pwd
 import socket
 import sys
 from typing import Any
@@ -95,7 +97,7 @@ def _main(argv: list[str], default_admin_port: int) -> int:
     except Exception as exc:  # Thespian raises various errors when the admin is gone
         return _fail(f"cannot reach the central system on admin port {args.admin_port}: {exc}", UNREACHABLE, as_json)
     if isinstance(request, AdminCommand):
-        return _run_admin(system, request, args)
+        return _run_admin(system, dataclasses.replace(request, requested_by=operator()), args)
     return _run_call(system, request, args)
 
 
@@ -114,7 +116,8 @@ def _run_admin(system: Any, request: AdminCommand, args: argparse.Namespace) -> 
 
 
 def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> int:
-    lookup = system.ask(_registry(system), LookupStation(request.station), ASK_TIMEOUT)
+    lookup = system.ask(_registry(system), LookupStation(request.station, action=request.action,
+                                                         payload=request.payload, requested_by=operator()), ASK_TIMEOUT)
     if not isinstance(lookup, StationAddressReply):
         return _fail("no answer from the central system", UNREACHABLE, args.json)
     if not lookup.known:
@@ -127,7 +130,8 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
         if refused is not None:
             return refused
     timeout = args.timeout if args.timeout is not None else lookup.call_timeout + 10.0
-    reply = system.ask(lookup.address, SendCall(request.action, request.payload, request.options, request.station), timeout)
+    reply = system.ask(lookup.address, SendCall(request.action, request.payload, request.options, request.station,
+                                                requested_by=operator()), timeout)
     if not isinstance(reply, CallReply):
         return _fail(f"no answer from {request.station!r} within {timeout:.0f} s", TIMEOUT, args.json, request)
     document = call_document(reply)
@@ -154,6 +158,16 @@ def _unknown_transaction(system: Any, request: commands.CallRequest, args: argpa
         f"belongs to {shown.get('station_id')}" if shown.get("station_id") != request.station else "has stopped")
     return _fail(f"transaction {tx_id} {why}, not active on {request.station} (see ctl tx list --station "
                  f"{request.station} --active); --force sends RemoteStopTransaction anyway", USAGE, args.json, request)
+
+
+def operator() -> str:
+    """Who runs this command, for the audit log: ``local:<unix user>`` (peercred makes sure
+    only the central system's own user reaches it; the name says who that was locally)."""
+    try:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        name = str(os.getuid())
+    return f"local:{name}"
 
 
 def _read_password(station_id: str) -> str:

@@ -41,6 +41,18 @@ def add_data_commands(sub: Any) -> None:
     station.add_parser("show", help="a charge point: connectors, configuration, transactions, events").add_argument("id")
     station.add_parser("remove", help="forget a charge point (closing its connection)").add_argument("id")
     station.add_parser("approve", help="register an identity that is waiting for approval").add_argument("id")
+    p = station.add_parser("log", help="the last frames of a charge point, both directions, oldest first")
+    p.add_argument("id")
+    p.add_argument("--limit", type=int)
+
+    p = sub.add_parser("audit", help="operator actions, newest first: who, what, when, the answer")
+    p.add_argument("--station")
+    p.add_argument("--limit", type=int)
+
+    explain = sub.add_parser("explain", help="why something happened").add_subparsers(dest="verb", required=True)
+    p = explain.add_parser("tag", help="the recent authorization decisions about an idTag: where, when, why")
+    p.add_argument("id_tag")
+    p.add_argument("--limit", type=int)
 
     tag = sub.add_parser("tag", help="authorization identifiers").add_subparsers(dest="verb", required=True)
     p = tag.add_parser("add", help="create or update an idTag")
@@ -201,6 +213,8 @@ _HELP = {
     "duration": "seconds the schedule covers",
     "unit": "rate unit of the schedule",
     "name": "the key's name (1-64 letters, digits, '.', '_', '-')",
+    "limit": "at most this many (newest)",
+    "audit station": "only actions on this charge point",
     "scope": "read: only GET; operate: also OCPP requests; admin: also stations, tags and keys",
 }
 
@@ -240,6 +254,10 @@ def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
         return AdminCommand(f"{command}.{args.verb}", fields)
     if command == "status":
         return AdminCommand("status", {})
+    if command == "audit":
+        return AdminCommand("audit.list", _drop_none(station=args.station, limit=args.limit))
+    if command == "explain":
+        return AdminCommand("tag.explain", _drop_none(id_tag=args.id_tag, limit=args.limit))
     if command == "call":
         try:
             payload = json.loads(args.payload)

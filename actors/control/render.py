@@ -19,6 +19,8 @@ _COLUMNS = {
     "tag.list": ["id_tag", "status", "expiry", "parent"],
     "api-key.list": ["name", "scope", "created_at", "last_used_at"],
     "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
+    "station.log": ["seq", "at", "direction", "frame"],
+    "audit.list": ["id", "at", "who", "command", "station_id", "payload", "outcome", "answer"],
     "tx.list": ["id", "station_id", "connector_id", "id_tag", "start_status", "meter_start", "meter_stop", "energy_wh", "stop_reason", "abandoned", "started_at", "stopped_at"],
 }
 
@@ -46,9 +48,23 @@ def render_admin(command: str, result: Any) -> str:
                 f"{result.get('key')}")
     if command == "profile.list" and isinstance(result, list):
         return profiles(result)
+    if command == "tag.explain" and isinstance(result, dict):
+        return explained(result)
     if command in _COLUMNS and isinstance(result, list):
         return table(result, _COLUMNS[command]) if result else "(none)"
     return human(result)
+
+
+def explained(result: dict[str, Any]) -> str:
+    """``explain tag``: the tag as stored, then its decisions (where, when, what, why)."""
+    tag = result.get("tag")
+    head = (f"tag {result.get('id_tag')}: " + (f"{tag.get('status')}" + (f", expires {tag['expiry']}" if tag.get("expiry") else "")
+                                              + (f", parent {tag['parent']}" if tag.get("parent") else "")
+                                              if tag else "unknown to the central system"))
+    decisions = result.get("decisions") or []
+    if not decisions:
+        return head + "\nno authorization decisions recorded (--authorization-log-days)"
+    return head + "\n" + table(decisions, ["at", "station_id", "connector_id", "action", "status", "reason"])
 
 
 def human(value: Any, depth: int = 0) -> str:

@@ -77,7 +77,9 @@ SCHEMAS: dict[str, Schema] = {
                        "unknown_configuration_keys": {"type": "array", "items": _TEXT},
                        "active_transactions": _list_of("Transaction"), "firmware": _OBJECT,
                        "events": {"type": "array", "items": _OBJECT}, "local_list": _OBJECT,
-                       "reservations": {"type": "array", "items": _OBJECT}},
+                       "reservations": {"type": "array", "items": _OBJECT},
+                       "data_transfers": {"type": "array", "items": _OBJECT,
+                                          "description": "the last accepted vendor DataTransfer messages"}},
     },
     "Transaction": {
         "type": "object",
@@ -125,6 +127,31 @@ SCHEMAS: dict[str, Schema] = {
                              "not_ready": {"type": "array", "items": {"type": "string"}}}},
     "OpenApi": _OBJECT,
     "ConsoleFile": {"type": "string", "description": "a file of the web console (HTML, JavaScript or CSS)"},
+    "Frame": {"type": "object", "required": ["seq", "at", "direction", "frame"], "description":
+              "one WebSocket frame as sent or received (OCPP-J text)", "properties": {
+                  "seq": {"type": "integer"}, "at": _TEXT, "direction": {"enum": ["in", "out"]}, "frame": _TEXT}},
+    "AuditEntry": {"type": "object", "required": ["id", "at", "who", "command", "outcome"], "properties": {
+        "id": {"type": "integer"}, "at": _TEXT,
+        "who": {"type": "string", "description": "the API key's name, or local:<unix user> for ctl"},
+        "command": {"type": "string", "description": "the OCPP action, or the data command (tag.add ...)"},
+        "station_id": _MAYBE_TEXT, "payload": {}, "outcome": {
+            "type": "string", "description": "result, error, timeout, not-connected, refused; done for data commands"},
+        "answer": {"description": "the charge point's CALLRESULT payload, or the error"}}},
+    "TagDecisions": {"type": "object", "required": ["id_tag", "decisions"], "properties": {
+        "id_tag": _TEXT, "tag": {"oneOf": [_ref("Tag"), {"type": "null"}]},
+        "decisions": {"type": "array", "items": {"type": "object", "properties": {
+            "at": _TEXT, "station_id": _TEXT, "connector_id": _MAYBE_INT,
+            "action": {"enum": ["Authorize", "StartTransaction", "SendLocalList"]},
+            "status": _TEXT, "reason": {"enum": ["accepted", "unknown", "blocked", "expired", "invalid",
+                                                 "parent blocked", "concurrent"]}}}}}},
+    "EventStream": {"type": "string", "description":
+                    "Server-Sent Events: 'id: N' (increasing), 'event: TYPE', 'data: {JSON}' per event; a comment "
+                    "line every 15 s. Types and fields: station.connected {station, at}; station.disconnected "
+                    "{station, at, reason}; station.booted {station, at, status, vendor, model}; connector.status "
+                    "{station, at, connector, status, error_code, info}; transaction.started {station, at, "
+                    "transaction_id, connector, id_tag_status}; transaction.stopped {station, at, transaction_id, "
+                    "energy_wh, reason}; datatransfer {station, at, vendor_id, message_id, data}. Reconnect with "
+                    "'Last-Event-ID: N' (or ?last_event_id=N) to get every kept event after N first."},
 }
 
 
@@ -160,7 +187,7 @@ class Route:
     body: Schema | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
-    media: str = "application/json"
+    media: str = "application/json"  # of the answer; "text/event-stream" for the event stream
 
     @property
     def answer_schema(self) -> Schema:
@@ -193,6 +220,24 @@ ROUTES: tuple[Route, ...] = (
                   "password": {"type": "string", "description": "HTTP Basic password; stored salted and hashed"},
                   "registration": {"enum": ["accepted", "pending", "rejected"]},
                   "connectors": {"type": "integer", "minimum": 0}}}),
+    Route("GET", "/api/v1/stations/{id}/log", "stationLog",
+          "the charge point's last frames, both directions, oldest first (ctl station log)", "read", "[Frame]",
+          command="station.log", params=(_STATION, Param("limit", "query", {"type": "integer", "minimum": 1},
+                                                         "at most this many, the newest (default 50)")),
+          errors=(404, 422)),
+    Route("GET", "/api/v1/events", "events", "the event stream (Server-Sent Events) of what the charge points did",
+          "read", "EventStream", kind="events", media="text/event-stream", params=(
+              Param("last_event_id", "query", {"type": "integer", "minimum": 0},
+                    "like the Last-Event-ID header: first every kept event after this id"),)),
+    Route("GET", "/api/v1/audit", "audit", "operator actions, newest first: who, what, when, the answer (ctl audit)",
+          "admin", "[AuditEntry]", command="audit.list", params=(
+              _STATION_QUERY, Param("limit", "query", {"type": "integer", "minimum": 1}, "at most this many (50)")),
+          errors=(422,)),
+    Route("GET", "/api/v1/tags/{id_tag}/decisions", "tagDecisions",
+          "the recent authorization decisions about an idTag: where, when, status and reason (ctl explain tag)",
+          "read", "TagDecisions", command="tag.explain", params=(
+              Param("id_tag", "path", _TEXT, "the idTag"),
+              Param("limit", "query", {"type": "integer", "minimum": 1}, "at most this many (20)")), errors=(422,)),
     Route("DELETE", "/api/v1/stations/{id}", "removeStation",
           "forget a charge point, closing its connection (ctl station remove)", "admin", "Removed",
           command="station.remove", params=(_STATION,), errors=(404,)),

@@ -49,7 +49,7 @@ from typing import Any
 from aiohttp import web
 
 from actors.errors import CommandError, OcppCallError
-from actors.httpapi import console, openapi
+from actors.httpapi import console, events, openapi
 from actors.httpapi.routes import ROUTES, Route
 from actors.messages import (
     AdminCommand,
@@ -73,6 +73,7 @@ START_TIMEOUT = 10.0
 ASK_TIMEOUT = 30.0  # the registry answers at once; longer means it is gone
 CALL_MARGIN = 10.0  # beyond the call timeout, as ctl waits
 TOUCH_EVERY = 60.0  # seconds between two writes of a key's last use
+KEY_NAME = "csms.key_name"  # the request's key name, once authorized
 
 # (key) -> the key's row (name, scope, ...) or None; and (name) -> record its use now.
 KeyLookup = Callable[[str], dict[str, Any] | None]
@@ -88,8 +89,12 @@ class ApiServer:
 
     def __init__(self, sock: socket.socket, *, registry: Any, send: Callable[[Any, Any], None],
                  find_key: KeyLookup, touch_key: Callable[[str], None],
-                 readiness: Callable[[], Awaitable[tuple[bool, str]]]) -> None:
+                 readiness: Callable[[], Awaitable[tuple[bool, str]]],
+                 open_store: Callable[[], Any] | None = None) -> None:
+        """``open_store``: a read-only ``storage.Store`` for the event stream, opened on its thread."""
         self.sock = sock
+        self.open_store = open_store
+        self.feed: events.Feed | None = None
         self.readiness = readiness  # actors.readiness.Readiness.check, as /readyz of the metrics port
         self.registry = registry
         self.send = send
@@ -158,6 +163,8 @@ class ApiServer:
     async def _shutdown(self) -> None:
         for future in self.pending.values():
             future.cancel()
+        if self.feed is not None:
+            self.feed.close()
         if self.runner is not None:
             await self.runner.cleanup()
         self.loop.stop()
@@ -212,6 +219,7 @@ class ApiServer:
             self.loop.run_in_executor(self.keys, self._touch, name)
         if not scope_allows(scope, needed):
             return _json(403, error_document("Forbidden", f"the key {name} has scope {scope}; this needs {needed}"))
+        request[KEY_NAME] = name  # who asked, for the audit log
         return None
 
     def _touch(self, name: str) -> None:
@@ -231,10 +239,13 @@ class ApiServer:
         if route.kind == "console":
             return self._console_file(request)
         args = _arguments(route, request)
+        if route.kind == "events":
+            return await self._events(request, args)
         body = await _body(route, request)
+        who = request.get(KEY_NAME, "")
         if route.kind == "call":
-            return await self._call(args["id"], args["action"], body)
-        return await self._admin(route, {**args, **body})
+            return await self._call(args["id"], args["action"], body, who)
+        return await self._admin(route, {**args, **body}, who)
 
     def _console_file(self, request: web.Request) -> web.Response:
         name = request.match_info.get("asset", console.INDEX)
@@ -246,8 +257,29 @@ class ApiServer:
             return web.Response(status=304, headers=headers)
         return web.Response(body=found.body, content_type=found.media, charset="utf-8", headers=headers)
 
-    async def _admin(self, route: Route, args: dict[str, Any]) -> web.Response:
-        reply = await self.ask(self.registry, AdminCommand(route.command, args), ASK_TIMEOUT)
+    async def _events(self, request: web.Request, args: dict[str, Any]) -> web.StreamResponse:
+        """The Server-Sent Events stream; ``Last-Event-ID`` (or ``?last_event_id=``) resumes it."""
+        if self.open_store is None:
+            raise _Refused(503, "the event stream is not available")
+        last = args.get("last_event_id")
+        header = request.headers.get("Last-Event-ID")
+        if last is None and header is not None and header.strip():
+            try:
+                last = int(header.strip())
+            except ValueError:
+                raise _Refused(422, "Last-Event-ID must be an event id (an integer)") from None
+        if last is not None and last < 0:
+            raise _Refused(422, "last_event_id must be 0 or more")
+        if self.feed is None:
+            self.feed = events.Feed(self.open_store)
+
+        async def still_allowed() -> bool:
+            return await self._authorize(request, "read") is None
+
+        return await events.stream(self.feed, request, last, still_allowed=still_allowed)
+
+    async def _admin(self, route: Route, args: dict[str, Any], who: str = "") -> web.Response:
+        reply = await self.ask(self.registry, AdminCommand(route.command, args, requested_by=who), ASK_TIMEOUT)
         if not isinstance(reply, AdminReply):
             raise _Refused(503, "the central system does not answer")
         if reply.error is not None:
@@ -255,14 +287,15 @@ class ApiServer:
             return _json(status, error_document(_CODE_NAME[status], reply.error))
         return _json(route.status, reply.result)
 
-    async def _call(self, station: str, action: str, payload: Any) -> web.Response:
+    async def _call(self, station: str, action: str, payload: Any, who: str = "") -> web.Response:
         try:
             call = prepare_call(station, action, payload)
         except CommandError as error:
             return _json(422, _unchecked(error.message, station, action, payload))
         except OcppCallError as error:
             return _json(422, _unchecked(invalid_payload(error), station, action, payload))
-        lookup = await self.ask(self.registry, LookupStation(station), ASK_TIMEOUT)
+        lookup = await self.ask(self.registry, LookupStation(station, action=call.action, payload=call.payload,
+                                                             requested_by=who), ASK_TIMEOUT)
         if not isinstance(lookup, StationAddressReply):
             return _json(503, error_document("Unreachable", "the central system does not answer", call))
         if not lookup.known:
@@ -270,7 +303,8 @@ class ApiServer:
         if lookup.address is None:
             return _json(409, error_document("NotConnected", f"charge point {station!r} is not connected", call))
         timeout = lookup.call_timeout + CALL_MARGIN
-        reply = await self.ask(lookup.address, SendCall(call.action, call.payload, call.options, station), timeout)
+        reply = await self.ask(lookup.address, SendCall(call.action, call.payload, call.options, station,
+                                                        requested_by=who), timeout)
         if not isinstance(reply, CallReply):
             return _json(504, error_document("Timeout", f"no answer from {station!r} within {timeout:.0f} s", call))
         return _json(_OUTCOME_STATUS.get(reply.outcome, 500), call_document(reply))

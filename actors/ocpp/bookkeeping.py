@@ -24,6 +24,7 @@ from typing import Any
 from actors.errors import CommandError
 from actors.messages import CancelTimer, ScheduleTimer
 from actors.ocpp import local_list, reservations, smart_charging
+from actors.ocpp.authorization import status_reason
 from actors.ocpp.core import Context
 from actors.ocpp.effects import SCHEDULER
 
@@ -164,6 +165,13 @@ def _local_list_result(ctx: Context, request: Payload, response: Payload, option
         "record_local_list_result", ctx.station_id, version=update.version, update_type=update.update_type, entries_after=after,
         status=status, entry_count=len(update.entries), now=ctx.now,
     )
+    if status == "Accepted":
+        # The charge point now decides these tags itself, offline too: each entry is an
+        # authorization decision of the central system (ctl explain tag). Removals have no idTagInfo.
+        decided = [(e["idTag"], ctx.station_id, None, "SendLocalList", e["idTagInfo"]["status"],
+                    status_reason(e["idTagInfo"]["status"]), ctx.now) for e in update.entries if "idTagInfo" in e]
+        if decided:
+            ctx.write("record_authorizations", decided)
     differential = update.update_type == "Differential"
     if status in LOCAL_LIST_FAILED and differential and "plan" in options and not options.get("fallback"):
         # OCPP 1.6 §5.15: after a Differential update answered Failed or VersionMismatch

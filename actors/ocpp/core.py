@@ -20,7 +20,7 @@ from typing import Any
 
 from actors.errors import OcppCallError
 from actors.ocpp import energy
-from actors.ocpp.authorization import id_tag_info
+from actors.ocpp.authorization import decide, id_tag_info, status_reason
 from actors.ocpp.effects import Count, Effect, Reads, Tell, Write
 from actors.settings import Settings
 from storage.timefmt import iso, parse_time
@@ -67,6 +67,15 @@ class Context:
 
     def tell(self, to: Any, message: Any) -> None:
         self.effects.append(Tell(to, message))
+
+    def event(self, kind: str, **data: Any) -> None:
+        """An event of the stream (GET /api/v1/events), written with what it reports."""
+        self.effects.append(Write("record_event", (kind, self.station_id, self.now, data)))
+
+    def decided(self, id_tag: str, connector_id: int | None, action: str, status: str, reason: str) -> None:
+        """An authorization decision and its reason, for ``ctl explain tag``."""
+        self.effects.append(Write("record_authorization",
+                                  (id_tag, self.station_id, connector_id, action, status, reason, self.now)))
 
 
 # -- pure decisions -----------------------------------------------------------
@@ -125,6 +134,8 @@ def boot_notification(ctx: Context, req: Payload) -> Payload:
     # The gateway registers stations before they get here: no row means accepted.
     reply = boot_reply(station["registration"] if station else "accepted", ctx.settings, ctx.now)
     ctx.write("record_boot", ctx.station_id, req, reply["status"], ctx.now)
+    ctx.event("station.booted", status=reply["status"], vendor=req.get("chargePointVendor"),
+              model=req.get("chargePointModel"), firmware_version=req.get("firmwareVersion"))
     log.info("station %s: booted (%s)", ctx.station_id, reply["status"])
     return reply
 
@@ -136,13 +147,23 @@ def heartbeat(ctx: Context, req: Payload) -> Payload:
 
 def status_notification(ctx: Context, req: Payload) -> Payload:
     ctx.write("record_status", ctx.station_id, req, ctx.now)
+    ctx.event("connector.status", connector=req["connectorId"], status=req["status"], error_code=req["errorCode"],
+              info=req.get("info"), vendor_error_code=req.get("vendorErrorCode"), timestamp=req.get("timestamp"))
     ctx.count("status_notification", req["status"], req["errorCode"])
     return {}
 
 
+def check_tag(ctx: Context, id_tag: str) -> tuple[Payload, str]:
+    """The idTagInfo for ``id_tag`` and why (``authorization.decide``), its parent looked up."""
+    tag = ctx.view.get_tag(id_tag)
+    parent = ctx.view.get_tag(tag["parent"]) if tag and tag.get("parent") and tag["status"] == "Accepted" else None
+    return decide(tag, ctx.now, parent)
+
+
 def authorize(ctx: Context, req: Payload) -> Payload:
-    info = id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)
+    info, reason = check_tag(ctx, req["idTag"])
     ctx.count("authorization", "Authorize", info["status"])
+    ctx.decided(req["idTag"], None, "Authorize", info["status"], reason)
     return {"idTagInfo": info}
 
 
@@ -200,7 +221,7 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
         # OCPP 1.6 §6.45: "connectorId > 0"; connector 0 is the charge point itself.
         raise OcppCallError("PropertyConstraintViolation", f"connectorId must be greater than 0, not {req['connectorId']}")
     # OCPP 1.6 §4.8: the Central System "MUST verify validity of the identifier".
-    info = id_tag_info(ctx.view.get_tag(req["idTag"]), ctx.now)
+    info, reason = check_tag(ctx, req["idTag"])
     if ctx.settings.concurrent_tx and info["status"] == "Accepted":
         # A transaction open on this very connector is a retry or is about to be
         # abandoned by this start: only transactions elsewhere count.
@@ -209,6 +230,7 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
             for tx in ctx.view.active_transactions_for_tag(req["idTag"])
         )
         info = start_status(info, open_elsewhere, concurrent_tx=True)
+        reason = status_reason(info["status"])
     # TC_037_3: a transactionId is handed out whatever the status.
     retried = ctx.view.start_retry(ctx.station_id, req)
     retry = retried is not None
@@ -220,6 +242,9 @@ def start_transaction(ctx: Context, req: Payload) -> Payload:
         ctx.write("start_transaction", ctx.station_id, req, info["status"], ctx.now, transaction_id=tx_id, flags=flags)
         ctx.count("transaction_started")
         ctx.count("authorization", "StartTransaction", info["status"])
+        ctx.decided(req["idTag"], req["connectorId"], "StartTransaction", info["status"], reason)
+        ctx.event("transaction.started", transaction_id=tx_id, connector=req["connectorId"],
+                  id_tag_status=info["status"], meter_start=req["meterStart"])
         _flagged(ctx, tx_id, flags)
         _remember_energy(ctx, tx_id, float(req["meterStart"]))
     _remember_own(ctx, tx_id)
@@ -243,6 +268,9 @@ def stop_transaction(ctx: Context, req: Payload) -> Payload:
         # storage.transactions: the first stop of a known transaction stores energy = stop - start.
         ctx.count("transaction_stopped")
         ctx.count("energy_delivered", req["meterStop"] - before["meter_start"])
+        ctx.event("transaction.stopped", transaction_id=req["transactionId"],
+                  energy_wh=req["meterStop"] - before["meter_start"], reason=req.get("reason", "Local"),
+                  connector=before.get("connector_id"))
         # What the MeterValues did not count yet: both energy counters agree once it stops.
         baseline = _energy_baseline(ctx, req["transactionId"], before)
         ctx.count("energy_metered", req["meterStop"] - baseline)
@@ -332,6 +360,11 @@ def data_transfer(ctx: Context, req: Payload) -> Payload:
             "station %s: DataTransfer vendorId %r messageId %r: %s",
             ctx.station_id, req["vendorId"], req.get("messageId"), status,
         )
+        return {"status": status}
+    # Kept (pruned after --data-transfer-retention-days) and streamed: the vendor's data is
+    # what the operator configured the vendor for.
+    ctx.write("record_data_transfer", ctx.station_id, req["vendorId"], req.get("messageId"), req.get("data"), ctx.now)
+    ctx.event("datatransfer", vendor_id=req["vendorId"], message_id=req.get("messageId"), data=req.get("data"))
     return {"status": status}
 
 

@@ -35,7 +35,8 @@ WRITES = frozenset({
     "record_meter_values", "record_station_event", "record_configuration", "set_configuration_value",
     "set_password", "raise_security_profile", "record_reservation_request", "set_reservation_status",
     "record_local_list_result", "record_local_list_version", "replace_profiles", "add_remote_start_profile",
-    "drop_remote_start_profile",
+    "drop_remote_start_profile", "record_event", "record_authorization", "record_authorizations", "record_audit",
+    "record_data_transfer",
 })
 
 # The functions of ``metrics`` a Count may name.

@@ -111,6 +111,7 @@ class StationMachine:
         self.window_start, self.window_calls = mono, 0  # the flood limit is per connection
         self.touched_at = mono  # mark_connected sets last_seen
         step.effects.append(Write("mark_connected", (self.station_id, True, now)))  # creates an unknown one's row
+        step.effects.append(Write("record_event", ("station.connected", self.station_id, now, {"peer": peer})))
         if not self.registered:
             # Admitted by --unknown-stations accept: registered here, in the writer's
             # group commit, after the upgrade completed (never by the handshake).
@@ -126,6 +127,7 @@ class StationMachine:
         if conn == self.conn:
             log.info("station %s: connection %s", self.station_id, reason)
             self._connection_lost(step, reason, now)
+        step.fallback = partial(_without_writes, step.effects)
         return step
 
     def close(self, code: int, reason: str, now: datetime) -> Step:
@@ -135,12 +137,14 @@ class StationMachine:
             log.info("station %s: connection closed by the central system: %s (%d)", self.station_id, reason, code)
             step.effects.append(Close(self.conn, code, reason))
             self._connection_lost(step, reason, now)
+        step.fallback = partial(_without_writes, step.effects)
         return step
 
     def _connection_lost(self, step: Step, reason: str, now: datetime) -> None:
         self.conn = None
         # Only if no newer connection (on another host) was recorded since this one.
         step.effects.append(Write("mark_connected", (self.station_id, False, now, self.opened_at)))
+        step.effects.append(Write("record_event", ("station.disconnected", self.station_id, now, {"reason": reason})))
         step.effects.append(Count("connection_event", ("closed",)))
         # "When the connection drops, the outstanding and queued CALLs fail at once."
         for call in self.calls.drain():
@@ -301,7 +305,12 @@ class StationMachine:
         step = Step()
         options = dict(message.options)
         call = OutgoingCall(self.new_id(), message.action, dict(message.payload), requester=requester,
-                            request_id=message.request_id, extra={"options": options})
+                            request_id=message.request_id,
+                            extra={"options": options, "who": message.requested_by or "unknown",
+                                   "requested": dict(message.payload)})
+        # Answered here without a frame: if the audit record cannot be written, the
+        # requester is still told (the record is lost, not the answer).
+        step.fallback = partial(_without_writes, step.effects)
         refusal = refusal_reason(self.boot_status, message.action, message.payload)
         if refusal is not None:
             self._reply(step, call, "refused", now, error={"code": "Refused", "description": refusal, "details": {}})
@@ -359,6 +368,7 @@ class StationMachine:
         if ended is None:
             log.warning("station %s: answer to unknown or late CALL %s ignored", self.station_id, frame.message_id)
             return
+        step.fallback = partial(_without_writes, step.effects)
         step.effects.append(Count("call_latency", (ended.action, "out", mono - ended.sent_at)))
         if isinstance(frame, ocppj.CallResult):
             self._on_result(step, ended, frame.payload, now, mono, frame.invalid)
@@ -402,7 +412,8 @@ class StationMachine:
         if then and self.conn is not None:
             # The next part of a multi-part request (a split or fallback SendLocalList).
             follow = OutgoingCall(self.new_id(), call.action, then[0], requester=call.requester,
-                                  request_id=call.request_id, extra={"options": call.extra.get("options", {})})
+                                  request_id=call.request_id, extra={
+                                      key: call.extra[key] for key in ("options", "who", "requested") if key in call.extra})
             self._submit(step, follow, then, now, mono)
             return
         self._reply(step, call, "result", now, response=payload)
@@ -419,11 +430,16 @@ class StationMachine:
             except Exception:
                 log.exception("station %s: bookkeeping after a failed %s failed", self.station_id, call.action)
         if call.requester is not None:
+            # The audit log: who asked for what, and the answer, once it is known.
+            step.effects.append(Write("record_audit", (
+                call.extra.get("who", "unknown"), call.action, self.station_id, call.extra.get("requested", call.payload),
+                now, outcome, response if outcome == "result" else error)))
             step.effects.append(Tell(call.requester, CallReply(self.station_id, call.action, call.payload, outcome, response,
                                                                error, call.request_id)))
 
     def call_timed_out(self, message_id: str, now: datetime, mono: float) -> Step:
         step = Step()
+        step.fallback = partial(_without_writes, step.effects)
         ended, next_call = self.calls.finish(message_id)
         if ended is not None:
             log.warning("station %s: no answer to %s within %ss", self.station_id, ended.action, self.settings.call_timeout)
@@ -431,6 +447,12 @@ class StationMachine:
             if next_call is not None:
                 self._transmit(step, next_call, now, mono)
         return step
+
+
+def _without_writes(effects: list[Effect]) -> list[Effect]:
+    """A step's effects but its writes: what still must happen when they could not be stored
+    (the requester told, the connection closed); the lost records are logged by the host."""
+    return [effect for effect in effects if type(effect) is not Write]
 
 
 def refusal_reason(boot_status: str | None, action: str, payload: dict[str, Any]) -> str | None:

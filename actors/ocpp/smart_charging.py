@@ -28,7 +28,7 @@ remote-start-purpose       RemoteStartTransaction profile that is not a TxProfil
 remote-start-transaction   RemoteStartTransaction profile with a transactionId (errata 3.41)
 recurrency-kind            recurrencyKind given and kind is not Recurring, or Recurring without
                            Daily/Weekly (errata 3.56: "only with Recurring")
-start-schedule             Absolute/Recurring without startSchedule, or Relative with one
+start-schedule             Recurring without startSchedule, or Relative with one
                            (decision below)
 periods                    chargingSchedulePeriod is empty
 first-period               the first startPeriod is not 0 (errata 3.45/3.69/4.13/4.17)
@@ -50,8 +50,10 @@ valid-to-past              validTo <= now (the profile would already be expired)
 =========================  ===================================================================
 
 Decisions (where OCPP 1.6 leaves a choice):
-- Absolute profiles must carry ``startSchedule``: OCTT TC_056/TC_057 check it, and
-  "absent means the moment the charge point receives it" cannot be known here.
+- An Absolute profile may omit ``startSchedule`` (§7.13: it is optional): its schedule
+  is then relative to the start of charging, the transaction start, and the
+  composite schedule computes it so (``smart_charging_composite``). The central
+  system sends it as given.
 - Relative profiles must not carry ``startSchedule`` (TC_057 2025-11: "if Relative
   -> startSchedule omitted"; §7.13 Relative: the start point is situation-specific).
 - Recurring profiles must carry ``startSchedule``: it anchors the recurrence.
@@ -278,7 +280,8 @@ def _check_kind(profile: dict[str, Any]) -> None:
         raise ProfileError(
             "start-schedule", "a Relative profile starts with its transaction: no startSchedule"
         )
-    if kind != "Relative" and not has_start:
+    if kind == "Recurring" and not has_start:
+        # The recurrence needs an anchor. (Absolute without one: relative to the start of charging.)
         raise ProfileError("start-schedule", f"a {kind} profile needs a startSchedule")
 
 

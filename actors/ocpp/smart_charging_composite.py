@@ -8,9 +8,11 @@ Rules, at an instant ``t`` (OCPP 1.6 §3.13.2-§3.13.4, §5.16.4):
 - origin: Absolute -> startSchedule; Recurring (Daily = 86400 s, Weekly = 604800 s)
   -> the last recurrence start at or before ``t``, counted from startSchedule (nothing
   before startSchedule); Relative -> the transaction start when given, else the start
-  of the composite (``limit_at``: the instant asked about). An Absolute/Recurring
-  profile without startSchedule (``validate`` refuses them) starts at validFrom, else
-  like a Relative one;
+  of the composite (``limit_at``: the instant asked about). An Absolute profile
+  without startSchedule is valid in 1.6 (§7.13: startSchedule is optional) and is then
+  relative to the start of charging, the transaction start, exactly like a Relative
+  one; a Recurring profile without startSchedule (``validate`` refuses it) starts at
+  validFrom, else like a Relative one;
 - within a purpose the highest stackLevel that applies wins (§3.13.2: "the profile with
   the highest stackLevel ... has precedence"); once it no longer covers ``t`` the lower
   levels show through, so a top level without duration never falls back; equal levels:
@@ -103,8 +105,8 @@ def _prepare(item: Installed) -> _Profile:
     )
     valid_from = _parse(p.get("validFrom"))
     start = _parse(sched.get("startSchedule"))
-    if p["chargingProfileKind"] != "Relative" and start is None:
-        start = valid_from
+    if p["chargingProfileKind"] == "Recurring" and start is None:
+        start = valid_from  # refused by validate; kept computable for a stored one
     return _Profile(
         connector_id=item.connector_id,
         purpose=p["chargingProfilePurpose"],

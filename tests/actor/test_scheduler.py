@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -218,3 +219,28 @@ def test_a_second_start_scheduler_is_ignored(harness: Harness) -> None:
     reply = harness.system.ask(harness.scheduler, StartScheduler(settings, harness.registry), 0.5)
     assert reply is None
     assert harness.fired_keys() == ["overdue"]
+
+
+def test_at_start_the_scheduler_prunes_history_past_its_retention_and_refits_the_frame_rings(harness: Harness) -> None:
+    store = Store(harness.db)
+    try:
+        store.record_event("station.connected", "CP1", T0 - timedelta(hours=30), {})
+        store.record_event("station.connected", "CP1", T0 - timedelta(hours=1), {})
+        store.record_authorization("T1", "CP1", None, "Authorize", "Invalid", "unknown", T0 - timedelta(days=31))
+        store.record_authorization("T1", "CP1", None, "Authorize", "Accepted", "accepted", T0 - timedelta(days=1))
+        store.record_audit("local:ops", "Reset", "CP1", {}, T0 - timedelta(days=400), "result")
+        store.log_frames([("CP1", seq % 10, seq, iso(T0), "in", str(seq)) for seq in range(1, 11)])
+    finally:
+        store.close()
+    settings = Settings(db=harness.db, log_level="WARNING", frame_log_per_station=4)
+    assert isinstance(harness.system.ask(harness.scheduler, StartScheduler(settings, harness.registry), ASK),
+                      SchedulerStarted)
+    harness.fired()  # the scheduler has handled its start
+    store = Store(harness.db)
+    try:
+        assert [json.loads(data)["at"] for _, _, data in store.events_after(0)] == [iso(T0 - timedelta(hours=1))]
+        assert [d["reason"] for d in store.authorization_decisions("T1")] == ["accepted"]
+        assert store.audit_log() == []
+        assert [f["frame"] for f in store.frame_log("CP1")] == ["7", "8", "9", "10"]
+    finally:
+        store.close()

@@ -109,7 +109,7 @@ def test_the_console_after_a_key_is_entered_lists_a_connected_station(
     line = until(browser, lambda d: "Connected" in (text := row_of(d, cp.station_id)) and text,
                  f"{cp.station_id} listed as connected")
     assert "1: Available" in line and "2: Available" in line and "TestVendor TestModel" in line
-    assert text_of(browser, "#live") == "Live: polling every 2 s"  # no event stream on this server (404)
+    until(browser, lambda d: text_of(d, "#live") == "Live: event stream", "the console on the event stream")
     cp.status(2, "Faulted", error_code="GroundFailure", info="RCD tripped")
     line = until(browser, lambda d: "GroundFailure" in (text := row_of(d, cp.station_id)) and text, "the fault listed")
     assert "2: Faulted" in line and "RCD tripped" in line
@@ -136,8 +136,10 @@ def test_the_station_page_shows_the_connector_charging_when_a_transaction_starts
     section = text_of(browser, 'section[aria-labelledby="tx-title"]')
     assert str(tx["transactionId"]) in section and "4.200 kWh" in section
     assert "Available" in connector_row(browser, 2)
-    # This server has no station log (404): its section stays hidden.
-    assert browser.execute_script("return document.querySelector('section[aria-labelledby=\"log-title\"]').hidden")
+    # The station log (GET /api/v1/stations/{id}/log) is shown, with the boot among its frames.
+    log = 'section[aria-labelledby="log-title"]'
+    until(browser, lambda d: "BootNotification" in text_of(d, log), "the station log's frames shown")
+    assert not browser.execute_script("return document.querySelector(arguments[0]).hidden", log)
     screenshot = os.environ.get("CSMS_CONSOLE_SCREENSHOT")
     if screenshot:
         browser.save_screenshot(str(Path(screenshot)))

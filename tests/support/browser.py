@@ -70,6 +70,7 @@ def sign_in(driver: Any, base_url: str, key: str) -> None:
     driver.get(base_url + "/")
     driver.execute_script("sessionStorage.clear()")
     driver.get(base_url + "/#/stations")
+    driver.refresh()  # a hash change alone keeps the page (and its event stream) of the key before
     field = until(driver, lambda d: d.find_element(By.ID, "key").is_displayed() and d.find_element(By.ID, "key"),
                   "the key form")
     field.send_keys(key)

@@ -184,6 +184,29 @@ def test_a_relative_profile_without_transaction_starts_with_the_composite() -> N
     assert periods(schedule) == [(0, 10.0), (600, 20.0)]
 
 
+def test_an_absolute_profile_without_start_schedule_starts_with_the_transaction() -> None:
+    # Transaction started 14:00. TxDefaultProfile Absolute without startSchedule, 2 h long:
+    # 0 -> 16 A, 1800 s -> 24 A, 3600 s -> 8 A; under it (level 0) 32 A all day.
+    # Its origin is the start of charging, 14:00 (not validFrom 09:00, not the composite's start).
+    # Composite from 14:20 for 2 h (7200 s):
+    #   14:20 (0)     offset 1200 -> 16
+    #   14:30 (600)   offset 1800 -> 24
+    #   15:00 (2400)  offset 3600 -> 8
+    #   16:00 (6000)  the 2 h end -> 32 (level 0 shows through) to 16:20
+    floating = prof(1, level=1, duration=7200, periods=[(0, 16.0), (1800, 24.0), (3600, 8.0)],
+                    validFrom=iso(at(9)))
+    base = prof(2, level=0, start=at(0), periods=[(0, 32.0)])
+    validate(1, floating, installed=[], limits=StationLimits(), active_transaction=None, now=at(8))  # raises if refused
+    installed = [Installed(1, floating), Installed(1, base)]
+    schedule = composite_schedule(installed, 1, start=at(14, 20), duration=7200, transaction_start=at(14),
+                                  transaction_id=7)
+    assert periods(schedule) == [(0, 16.0), (600, 24.0), (2400, 8.0), (6000, 32.0)]
+    assert limit_at(installed, 1, at(15, 30), transaction_start=at(14), transaction_id=7) == 8.0
+    # Without a transaction it starts with the composite, like a Relative profile.
+    idle = composite_schedule(installed, 1, start=at(14, 20), duration=7200)
+    assert periods(idle) == [(0, 16.0), (1800, 24.0), (3600, 8.0)]
+
+
 def test_the_charge_point_max_profile_caps_the_default() -> None:
     # TxDefault 32 A all day; ChargePointMaxProfile 20 A from 12:00 for 2 h.
     # Composite 11:00 for 4 h: 32 / 20 from 3600 / 32 again from 10800.

@@ -70,13 +70,14 @@ def frames(effects: list[Any]) -> list[Any]:
     return [json.loads(e.text) for e in effects if isinstance(e, Send)]
 
 
-def test_a_boot_is_one_write_one_reply_and_counts() -> None:
+def test_a_boot_is_its_write_and_its_event_one_reply_and_counts() -> None:
     m = machine()
     opened = m.connected(1, "127.0.0.1:5000", NOW, 0.0)
     assert Write("mark_connected", ("CP1", True, NOW)) in opened.effects
     step = m.received(1, json.dumps([2, "b1", "BootNotification", BOOT]), NOW, 0.5, 0.25)
     writes = [e for e in step.effects if isinstance(e, Write)]
-    assert [w.op for w in writes] == ["record_boot"]
+    assert [w.op for w in writes] == ["record_boot", "record_event"]
+    assert writes[1].args[:3] == ("station.booted", "CP1", NOW)
     assert frames(step.effects) == [[3, "b1", {"status": "Accepted", "currentTime": "2026-12-04T09:00:00.000Z", "interval": 300}]]
     assert Count("message", ("BootNotification", "in", "result")) in step.effects
     assert Count("call_latency", ("BootNotification", "in", 0.25)) in step.effects

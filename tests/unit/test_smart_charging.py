@@ -200,8 +200,9 @@ def test_a_recurring_profile_without_recurrency_kind_is_refused() -> None:
     assert refusal(1, profile(kind="Recurring", recurrencyKind=None)) == "recurrency-kind"
 
 
-def test_an_absolute_profile_without_start_schedule_is_refused() -> None:
-    assert refusal(1, profile(startSchedule=None)) == "start-schedule"
+def test_an_absolute_profile_without_start_schedule_is_accepted() -> None:
+    # OCPP 1.6 §7.13: startSchedule is optional; absent, the schedule starts with charging.
+    validate(1, profile(startSchedule=None), installed=[], limits=NO_LIMITS, active_transaction=None, now=NOW)
 
 
 def test_a_recurring_profile_without_start_schedule_is_refused() -> None:
