@@ -20,7 +20,8 @@ from typing import Any
 from storage.base import Row, StoreBase
 from storage.timefmt import iso
 
-EVENT_KINDS = ("firmware", "diagnostics", "firmware-request", "diagnostics-request", "security", "log", "signed-firmware")
+EVENT_KINDS = ("firmware", "diagnostics", "firmware-request", "diagnostics-request", "security", "log", "signed-firmware",
+               "security-call")
 REQUEST_STATUSES = ("Sent", "Accepted", "Failed")
 # OCPP 1.6 §4.5 / §7.25: the FirmwareStatus values after which nothing follows.
 FIRMWARE_FINAL = ("Installed", "DownloadFailed", "InstallationFailed")

@@ -293,6 +293,47 @@ def m013_api_keys(db: Database) -> None:
     )
 
 
+def m015_security(db: Database) -> None:
+    """Certificates issued by the node's CA and installed on stations; the node's own security log."""
+    db.execute(
+        """CREATE TABLE issued_certificates (
+            serial TEXT NOT NULL,
+            station_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            not_before TEXT NOT NULL,
+            not_after TEXT NOT NULL,
+            certificate TEXT NOT NULL,
+            status TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            answered_at TEXT,
+            PRIMARY KEY (station_id, serial)
+        )"""
+    )
+    db.execute("CREATE INDEX issued_certificates_expiry ON issued_certificates (not_after)")
+    db.execute(
+        """CREATE TABLE installed_certificates (
+            station_id TEXT NOT NULL,
+            certificate_type TEXT NOT NULL,
+            hash_algorithm TEXT NOT NULL,
+            issuer_name_hash TEXT NOT NULL,
+            issuer_key_hash TEXT NOT NULL,
+            serial_number TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (station_id, certificate_type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE own_security_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            station_id TEXT,
+            address TEXT,
+            detail TEXT,
+            at TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -307,6 +348,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m011_transaction_flags,
     m012_security_profiles,
     m013_api_keys,
+    m015_security,
 )
 
 

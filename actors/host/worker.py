@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 import metrics
+from actors.certificate_authority import AuthoritySource
 from actors.host.station import Link, Station
 from actors.messages import (
     GetStationState,
@@ -96,6 +97,20 @@ class PendingAttempt:
 
 
 @dataclass
+class OwnSecurityEvent:
+    """The admission refused a connection for its security: kept in the node's own security log.
+
+    Admission threads and the loop only read the database; the writer writes this.
+    """
+
+    event_type: str
+    station_id: str | None
+    address: str | None
+    detail: str
+    at: datetime
+
+
+@dataclass
 class CallTimedOut:
     station_id: str
     message_id: str
@@ -136,6 +151,8 @@ class HostWorker:
         self.pid = os.getpid()
         self.turns = 0
         self.events = 0
+        # The node's CA for SignCertificate, read from its files when they change (ctl ca init).
+        self.authority = AuthoritySource(settings)
 
     def start(self) -> None:
         self.thread.start()
@@ -235,6 +252,10 @@ class HostWorker:
         elif isinstance(event, PendingAttempt):
             assert self.store is not None
             self.store.record_pending_attempt(event.station_id, event.address, event.at)
+        elif isinstance(event, OwnSecurityEvent):
+            assert self.store is not None
+            self.store.record_own_security_event(event.event_type, event.at, station_id=event.station_id,
+                                                 address=event.address, detail=event.detail)
 
     def _control(self, message: Any, sender: Any) -> None:
         if isinstance(message, SendCall):
@@ -270,7 +291,8 @@ class HostWorker:
         station = self.stations.get(station_id)
         if station is None:
             assert self.store is not None
-            station = Station(station_id, settings=self.settings, store=self.store, effects=self, pid=self.pid)
+            station = Station(station_id, settings=self.settings, store=self.store, effects=self, pid=self.pid,
+                              authority=self.authority)
             self.stations[station_id] = station
         return station
 
