@@ -18,6 +18,7 @@ _COLUMNS = {
     "station.pending": ["id", "address", "attempts", "first_seen", "last_seen"],
     "tag.list": ["id_tag", "status", "expiry", "parent"],
     "api-key.list": ["name", "scope", "created_at", "last_used_at"],
+    "certificate.list": ["serial", "station_id", "subject", "not_after", "status", "issued_at"],
     "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
     "tx.list": ["id", "station_id", "connector_id", "id_tag", "start_status", "meter_start", "meter_stop", "energy_wh", "stop_reason", "abandoned", "started_at", "stopped_at"],
 }

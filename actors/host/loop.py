@@ -61,6 +61,7 @@ from actors.host.worker import (
     FromActor,
     HostWorker,
     Opened,
+    OwnSecurityEvent,
     PendingAttempt,
     Received,
     Turn,
@@ -192,7 +193,7 @@ class HostLoop:
         if settings.tls_cert:
             try:
                 self.tls = tls.server_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca,
-                                              on_failure=lambda reason: metrics.security_refusal("tls-handshake"))
+                                              on_failure=self._tls_refused)
             except tls.TlsConfigError as exc:
                 return str(exc)
         try:
@@ -415,6 +416,11 @@ class HostLoop:
             response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
         return response
 
+    def _tls_refused(self, reason: str) -> None:
+        """A TLS handshake failed (on the loop): counted, and kept in the node's security log by the writer."""
+        metrics.security_refusal("tls-handshake")
+        self.worker.put(OwnSecurityEvent("tls-handshake", None, None, reason, datetime.now(timezone.utc)))
+
     def _auth_worker(self) -> None:
         """An admission thread: takes what is queued, answers the loop once per batch."""
         while True:
@@ -493,14 +499,19 @@ class HostLoop:
             failures = self.throttle.failed(station_id, address, now)
             metrics.login_failure("wrong-credentials")
             log.warning("station %s: failed login from %s (%d in a row)", station_id, address, failures)
+            # This thread only reads: the writer keeps it in the node's own security log.
+            self.worker.put(OwnSecurityEvent("failed-login", station_id, address,
+                                             "wrong user name" if user != station_id else "wrong password",
+                                             datetime.now(timezone.utc)))
             return 401, "invalid credentials", None
         self.throttle.succeeded(station_id)
         return None
 
-    @staticmethod
-    def _insecure(station_id: str, address: str, reason: str, why: str) -> Admission:
+    def _insecure(self, station_id: str, address: str, reason: str, why: str) -> Admission:
         log.warning("station %s: connection from %s refused: %s", station_id, address, why)
         metrics.security_refusal(reason)
+        # This thread only reads: the writer keeps it in the node's own security log.
+        self.worker.put(OwnSecurityEvent(reason, station_id, address, why, datetime.now(timezone.utc)))
         return 403, why, None
 
     def _store(self) -> Store:
