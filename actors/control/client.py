@@ -120,6 +120,10 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     if not lookup.known:
         # NotConnected, as before: scripts test it; the description says it is unknown.
         return _fail(f"unknown charge point {request.station!r}", UNKNOWN, args.json, request)
+    if "upgrade_to" in request.options:
+        downgrade = _downgrade(system, request, args)
+        if downgrade is not None:
+            return downgrade
     if lookup.address is None:
         return _fail(f"charge point {request.station!r} is not connected", UNKNOWN, args.json, request)
     if args.command == "remote-stop" and not args.force:
@@ -174,16 +178,8 @@ def _signed_by_node(system: Any, request: commands.CallRequest, args: argparse.N
 def _upgrade(system: Any, address: Any, request: commands.CallRequest, args: argparse.Namespace, timeout: float) -> int:
     """upgrade-security-profile (TC_083): ChangeConfiguration SecurityProfile N, then, once Accepted, Reset Hard.
 
-    Downgrading is not possible via OCPP (white paper A00.FR.005): a profile at or
-    below the station's is refused before anything is sent (exit 2).
+    A downgrade was refused before (``_downgrade``).
     """
-    target = int(request.options["upgrade_to"])
-    shown = system.ask(_registry(system), AdminCommand("station.show", {"id": request.station}), ASK_TIMEOUT)
-    if isinstance(shown, AdminReply) and shown.error is None and isinstance(shown.result, dict):
-        current = int(shown.result["station"].get("security_profile") or 0)
-        if target <= current:
-            return _fail(f"{request.station} has security profile {current}; only an upgrade is possible "
-                         f"(white paper A00.FR.005)", USAGE, args.json, request)
     steps: list[dict[str, Any]] = []
     reply = system.ask(address, SendCall(request.action, request.payload, {}, request.station), timeout)
     if not isinstance(reply, CallReply):
@@ -207,6 +203,18 @@ def _upgrade(system: Any, address: Any, request: commands.CallRequest, args: arg
                 print(f"{step['station']} {step['action']}: {step['error'].get('code')}: {step['error'].get('description')}",
                       file=sys.stderr)
     return code
+
+
+def _downgrade(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> int | None:
+    """Exit 2 for a profile at or below the station's: downgrading is not possible via OCPP (A00.FR.005)."""
+    target = int(request.options["upgrade_to"])
+    shown = system.ask(_registry(system), AdminCommand("station.show", {"id": request.station}), ASK_TIMEOUT)
+    if isinstance(shown, AdminReply) and shown.error is None and isinstance(shown.result, dict):
+        current = int(shown.result["station"].get("security_profile") or 0)
+        if target <= current:
+            return _fail(f"{request.station} has security profile {current}; only an upgrade is possible "
+                         f"(white paper A00.FR.005)", USAGE, args.json, request)
+    return None
 
 
 def _unknown_transaction(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> int | None:
