@@ -555,3 +555,25 @@ def test_ca_init_makes_the_node_ca_next_to_the_database_and_csrs_are_then_signed
     finally:
         system.stop()
     assert "BEGIN PRIVATE KEY" not in system.log()
+
+
+# -- ctl call keeps the same records as the named commands (CONTROL.md) -----------------------------------
+
+
+def test_the_generic_call_of_a_security_request_keeps_what_the_named_command_keeps(node: CentralSystem, pki_files: Pki) -> None:
+    station = "WP-CALL"
+    store = Installed()
+    store.certificates["ManufacturerRootCertificate"] = [pki_files.root2.cert.read_text()]
+    cp = _sp3(node, pki_files, station, {**store.handlers(), "GetLog": lambda p: {"status": "Accepted"}})
+    try:
+        listed = node.ctl_ok("call", station, "GetInstalledCertificateIds", '{"certificateType": "ManufacturerRootCertificate"}')
+        assert listed["response"]["status"] == "Accepted"
+        node.ctl_ok("call", station, "GetLog", '{"logType": "SecurityLog", "requestId": 500, "log": {"remoteLocation": "ftp://x/"}}')
+        named = node.ctl_ok("get-log", station, "--type", "SecurityLog", "--location", "ftp://x/")
+        assert named["request"]["requestId"] == 501
+    finally:
+        cp.close()
+    shown = node.ctl_ok("station", "show", station)
+    assert [c["serial_number"] for c in shown["installed_certificates"]] == [format(pki_files.root2.certificate.serial_number, "x")]
+    assert [e["detail"]["action"] for e in shown["events"] if e["kind"] == "security-call"] == [
+        "GetLog", "GetLog", "GetInstalledCertificateIds"]
