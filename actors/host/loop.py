@@ -64,6 +64,7 @@ from actors.host.worker import (
     OwnSecurityEvent,
     PendingAttempt,
     Received,
+    SecurityLogBudget,
     Turn,
 )
 from actors.messages import RevokeLeases
@@ -179,6 +180,7 @@ class HostLoop:
         # 10,000-station connection storm (py-spy --gil).
         self.auth_queue: queue.SimpleQueue[tuple[str, str, Headers, Security, asyncio.Future[Admission]] | None] = queue.SimpleQueue()
         self.throttle = LoginThrottle()
+        self.security_budget = SecurityLogBudget()  # the node's own security log: writes per minute, bounded
         self.newcomers = NewcomerCap(settings)
         self.auth_threads = [
             threading.Thread(target=self._auth_worker, name=f"station-auth-{n}", daemon=True) for n in range(AUTH_THREADS)
@@ -419,7 +421,16 @@ class HostLoop:
     def _tls_refused(self, reason: str) -> None:
         """A TLS handshake failed (on the loop): counted, and kept in the node's security log by the writer."""
         metrics.security_refusal("tls-handshake")
-        self.worker.put(OwnSecurityEvent("tls-handshake", None, None, reason, datetime.now(timezone.utc)))
+        self._security_log("tls-handshake", None, None, reason)
+
+    def _security_log(self, event_type: str, station_id: str | None, address: str | None, detail: str) -> None:
+        """Keep a refusal in the node's own security log: this thread only reads, the writer stores it."""
+        stored, dropped = self.security_budget.admit()
+        if dropped:
+            log.warning("%d security events not stored in the last minute (more than %d a minute)",
+                        dropped, self.security_budget.per_minute)
+        if stored:
+            self.worker.put(OwnSecurityEvent(event_type, station_id, address, detail, datetime.now(timezone.utc)))
 
     def _auth_worker(self) -> None:
         """An admission thread: takes what is queued, answers the loop once per batch."""
@@ -499,10 +510,8 @@ class HostLoop:
             failures = self.throttle.failed(station_id, address, now)
             metrics.login_failure("wrong-credentials")
             log.warning("station %s: failed login from %s (%d in a row)", station_id, address, failures)
-            # This thread only reads: the writer keeps it in the node's own security log.
-            self.worker.put(OwnSecurityEvent("failed-login", station_id, address,
-                                             "wrong user name" if user != station_id else "wrong password",
-                                             datetime.now(timezone.utc)))
+            self._security_log("failed-login", station_id, address,
+                               "wrong user name" if user != station_id else "wrong password")
             return 401, "invalid credentials", None
         self.throttle.succeeded(station_id)
         return None
@@ -510,8 +519,7 @@ class HostLoop:
     def _insecure(self, station_id: str, address: str, reason: str, why: str) -> Admission:
         log.warning("station %s: connection from %s refused: %s", station_id, address, why)
         metrics.security_refusal(reason)
-        # This thread only reads: the writer keeps it in the node's own security log.
-        self.worker.put(OwnSecurityEvent(reason, station_id, address, why, datetime.now(timezone.utc)))
+        self._security_log(reason, station_id, address, why)
         return 403, why, None
 
     def _store(self) -> Store:

@@ -110,6 +110,32 @@ class OwnSecurityEvent:
     at: datetime
 
 
+class SecurityLogBudget:
+    """How many of the node's own security events a host stores per minute (thread-safe).
+
+    A flood of bad handshakes must not become a flood of writes: past
+    ``per_minute`` in a minute the rest are dropped, and ``admit`` says how many
+    were, once, when the next minute starts (the metrics still count them all).
+    """
+
+    def __init__(self, per_minute: int = 600, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute, self.clock = per_minute, clock
+        self.lock = threading.Lock()
+        self.window, self.used, self.dropped = clock(), 0, 0
+
+    def admit(self) -> tuple[bool, int]:
+        """(store this one?, how many were dropped in the minute that just ended)."""
+        with self.lock:
+            now, ended = self.clock(), 0
+            if now - self.window >= 60.0:
+                self.window, self.used, ended, self.dropped = now, 0, self.dropped, 0
+            if self.used < self.per_minute:
+                self.used += 1
+                return True, ended
+            self.dropped += 1
+            return False, ended
+
+
 @dataclass
 class CallTimedOut:
     station_id: str

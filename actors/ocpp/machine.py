@@ -465,6 +465,8 @@ def refusal_reason(boot_status: str | None, action: str, payload: dict[str, Any]
         return "the charge point's BootNotification was answered Rejected: nothing may be sent to it"
     if boot_status == "Pending" and action in ("RemoteStartTransaction", "RemoteStopTransaction"):
         return f"{action} is not allowed while the charge point is Pending (OCPP 1.6 §4.2)"
-    if action == "TriggerMessage" and payload.get("requestedMessage") == "BootNotification" and boot_status == "Accepted":
+    if (action in ("TriggerMessage", "ExtendedTriggerMessage") and payload.get("requestedMessage") == "BootNotification"
+            and boot_status == "Accepted"):
+        # The same reason holds for the security extension's ExtendedTriggerMessage.
         return "the charge point is already Accepted: a BootNotification may not be triggered (errata 3.40)"
     return None

@@ -131,8 +131,28 @@ def prepare(ctx: Context, action: str, payload: Payload) -> Payload:
     return payload
 
 
+def _summary(pem: Any) -> str:
+    """A certificate (chain) as kept in the event history: who and which, not the PEM."""
+    try:
+        chain = pki.certificates(str(pem))
+    except ValueError:
+        return f"(not a PEM certificate, {len(str(pem))} characters)"
+    return "; ".join(f"{c.subject.rfc4514_string()} serial {pki.serial_hex(c.serial_number)}" for c in chain)
+
+
+def compact(request: Payload) -> Payload:
+    """The request as kept: certificates summarised (a chain is kilobytes, station show lists 20 events)."""
+    kept = dict(request)
+    for key in ("certificate", "certificateChain"):
+        if key in kept:
+            kept[key] = _summary(kept[key])
+    if isinstance(kept.get("firmware"), dict) and "signingCertificate" in kept["firmware"]:
+        kept["firmware"] = {**kept["firmware"], "signingCertificate": _summary(kept["firmware"]["signingCertificate"])}
+    return kept
+
+
 def _kept(ctx: Context, action: str, request: Payload, status: str, response: Payload | None) -> None:
-    detail: Payload = {"action": action, "request": request}
+    detail: Payload = {"action": action, "request": compact(request)}
     if response is not None:
         detail["response"] = response
     ctx.write("record_station_event", ctx.station_id, "security-call", status, ctx.now, detail=detail)

@@ -517,3 +517,14 @@ def test_security_events_are_counted_by_type_folded_to_the_whitepaper_list(store
     call(ctx, "SecurityEventNotification", {"type": "VendorSpecificThing", "timestamp": "2026-11-25T09:00:00Z"})
     assert [e.args for e in ctx.effects if isinstance(e, Count)] == [("InvalidChargePointCertificate",), ("other",)]
     assert [e["type"] for e in store.security_events("CP1")] == ["VendorSpecificThing", "InvalidChargePointCertificate"]
+
+
+def test_certificates_are_kept_in_the_event_history_as_subject_and_serial_not_pem(store: Store, authority: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    store.upsert_station("CP1")
+    pem = authority.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    hook("InstallCertificate", ctx_for(store), {"certificateType": "CentralSystemRootCertificate", "certificate": pem},
+         {"status": "Accepted"})
+    kept = store.station_events("CP1", kind="security-call")[0]["detail"]
+    assert kept["request"]["certificate"] == "CN=Test CPO charge point CA,O=Test CPO serial 1"

@@ -326,3 +326,11 @@ def test_a_csr_for_another_identity_is_rejected_and_starts_no_call() -> None:
     step = m.received(1, json.dumps([2, "s1", "SignCertificate", {"csr": _csr_text("CP9")}]), NOW, 1.0, 1.0)
     assert frames(step.effects) == [[3, "s1", {"status": "Rejected"}]]
     assert m.calls.outstanding is None
+
+
+def test_no_boot_notification_is_triggered_once_accepted_with_the_extended_trigger_either() -> None:
+    from actors.ocpp.machine import refusal_reason
+
+    for action in ("TriggerMessage", "ExtendedTriggerMessage"):
+        assert "errata 3.40" in str(refusal_reason("Accepted", action, {"requestedMessage": "BootNotification"}))
+        assert refusal_reason("Pending", action, {"requestedMessage": "BootNotification"}) is None
