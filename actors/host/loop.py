@@ -397,7 +397,8 @@ class HostLoop:
             return self._refuse(connection, HTTPStatus.BAD_REQUEST, "subprotocol ocpp1.6 required", station_id)
         answer: asyncio.Future[Admission] = self.loop.create_future()
         ssl_object = connection.transport.get_extra_info("ssl_object")
-        security = Security(ssl_object is not None, tls.certificate_identity(ssl_object))
+        security = Security(ssl_object is not None, tls.certificate_identity(ssl_object),
+                            tls.certificate_organisation(ssl_object))
         self.auth_queue.put((station_id, _host_of(connection), request.headers, security, answer))
         status, reason, retry_after = await answer
         if status:
@@ -480,6 +481,12 @@ class HostLoop:
             # WP A00.FR.403-408: the certificate's CN is the charge point's identity.
             return self._insecure(station_id, address, "certificate-identity",
                                   f"client certificate is for {security.certificate_identity!r}")
+        cpo = self.settings.cpo_name
+        if security.certificate_identity is not None and cpo and security.certificate_organisation != cpo:
+            # WP A00.FR.403-408: "O = CPO name" too, when the operator named the CPO (--cpo-name).
+            return self._insecure(station_id, address, "certificate-identity",
+                                  f"client certificate is for organisation {security.certificate_organisation!r}, "
+                                  f"not the CPO {cpo!r}")
         if security.certificate_identity == station_id:
             profile = 3  # a client certificate verified against --tls-client-ca, for this identity
         elif station["has_password"]:
@@ -579,6 +586,7 @@ class Security(NamedTuple):
 
     tls: bool
     certificate_identity: str | None
+    certificate_organisation: str | None = None  # its subject O
 
 
 class NewcomerCap:

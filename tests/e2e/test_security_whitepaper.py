@@ -577,3 +577,34 @@ def test_the_generic_call_of_a_security_request_keeps_what_the_named_command_kee
     assert [c["serial_number"] for c in shown["installed_certificates"]] == [format(pki_files.root2.certificate.serial_number, "x")]
     assert [e["detail"]["action"] for e in shown["events"] if e["kind"] == "security-call"] == [
         "GetLog", "GetLog", "GetInstalledCertificateIds"]
+
+
+def test_a_client_certificate_of_another_organisation_is_refused_when_the_cpo_is_named(
+        node: CentralSystem, pki_files: Pki, tmp_path: Path) -> None:
+    """A00.FR.403-408: the client certificate's O is the CPO name (the node runs with --cpo-name)."""
+    from datetime import datetime, timedelta, timezone
+
+    station = "WP-OTHER-ORG"
+    node.ctl_ok("station", "add", station, "--security-profile", "3")
+    key = _new_key("ec")
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Other CPO"),
+                                 x509.NameAttribute(NameOID.COMMON_NAME, station)]))
+        .issuer_name(pki_files.ca.certificate.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(pki_files.ca.private_key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "other-org.pem", tmp_path / "other-org.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = client_context(pki_files.ca, client=Issued(cert_file, key_file, certificate, key))
+    assert _status(f"{wss(node)}/{station}", context) == 403
+    why = "client certificate is for organisation 'Other CPO', not the CPO 'Test CPO'"
+    wait_for(lambda: any(e["detail"] == why for e in node.ctl_ok("security-events", "--own")),
+             message="the refusal in the own security log")
+    # Its own CPO's certificate is accepted.
+    assert _status(f"{wss(node)}/{station}", client_context(pki_files.ca, client=pki_files.client(station))) == 101
