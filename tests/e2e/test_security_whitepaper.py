@@ -608,3 +608,29 @@ def test_a_client_certificate_of_another_organisation_is_refused_when_the_cpo_is
              message="the refusal in the own security log")
     # Its own CPO's certificate is accepted.
     assert _status(f"{wss(node)}/{station}", client_context(pki_files.ca, client=pki_files.client(station))) == 101
+
+
+def test_the_http_api_lists_security_events_and_issued_certificates_as_ctl_does(node: CentralSystem, pki_files: Pki) -> None:
+    import json
+    import urllib.error
+
+    key = node.ctl_ok("api-key", "create", "wp-read", "--scope", "read")["key"]
+
+    def get(path: str) -> tuple[int, Any]:
+        request = urllib.request.Request(f"{node.api_url}{path}", headers={"Authorization": f"Bearer {key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    cp = _sp3(node, pki_files, "WP-API", {})
+    try:
+        assert cp.call("SecurityEventNotification", {"type": "TamperDetectionActivated", "timestamp": now_iso()}) == {}
+    finally:
+        cp.close()
+    assert get("/api/v1/stations/WP-API/security-events") == (200, node.ctl_ok("security-events", "WP-API"))
+    assert get("/api/v1/security-events?own=true") == (200, node.ctl_ok("security-events", "--own"))
+    assert get("/api/v1/security-events")[0] == 422
+    assert get("/api/v1/certificates") == (200, node.ctl_ok("certificate", "list"))
+    assert get("/api/v1/stations/NOBODY/security-events")[0] == 404
