@@ -21,8 +21,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from actors import certificate_authority
 from actors.errors import CommandError
 from actors.profile_view import StationProfiles
+from actors.settings import Settings
 from gateway import handshake
 from storage import ID_TAG_MAX, REGISTRATIONS, SCOPES, TAG_STATUSES, Store, iso, parse_time
 
@@ -173,6 +175,9 @@ def station_show(store: Store, args: Args, now: datetime) -> Result:
         "local_list": store.local_list_state(station_id),
         "reservations": store.list_reservations(station_id=station_id, active_only=True),
         "data_transfers": store.data_transfers(station_id, limit=10),
+        "installed_certificates": store.installed_certificates(station_id),
+        "issued_certificates": [{k: v for k, v in row.items() if k != "certificate"}
+                                for row in store.list_issued_certificates(station_id)],
     }
 
 
@@ -329,7 +334,74 @@ def api_key_revoke(store: Store, args: Args, now: datetime) -> Result:
     return {"name": name, "revoked": True}
 
 
+def certificate_list(store: Store, args: Args, now: datetime) -> Result:
+    """Certificates the node's CA issued (per station with --station), newest first; the PEM only for one station."""
+    station_id = _text(args, "station", required=False)
+    found = store.list_issued_certificates(station_id)
+    if station_id is None:
+        for row in found:
+            row.pop("certificate", None)
+    return found
+
+
+def security_events(store: Store, args: Args, now: datetime) -> Result:
+    """A station's SecurityEventNotifications, or (--own) the central system's own security log."""
+    limit = _int(args, "limit", minimum=1) or 1000
+    if _flag(args, "own"):
+        return store.own_security_events(limit=limit)
+    station_id = _text(args, "id", required=False)
+    if station_id is None:
+        raise AdminError("give a station id, or --own for the central system's own security events")
+    if store.get_station(station_id) is None:
+        raise AdminError(f"unknown station: {station_id}", NOT_FOUND)
+    return store.security_events(station_id, limit=limit)
+
+
+def ca_init(settings: Settings, store: Store, args: Args, now: datetime) -> Result:
+    """Make the node's CA next to the database (the key 0600); an existing one is never replaced."""
+    organisation = _text(args, "organisation", required=False) or settings.cpo_name or "CSMS"
+    try:
+        return certificate_authority.init(settings, organisation, now)
+    except FileExistsError as exc:
+        raise AdminError(str(exc)) from None
+    except OSError as exc:
+        raise AdminError(f"cannot write the CA: {exc}") from None
+
+
+def ca_show(settings: Settings, store: Store, args: Args, now: datetime) -> Result:
+    cert_path, key_path = certificate_authority.paths(settings)
+    try:
+        authority = certificate_authority.load(cert_path, key_path)
+    except FileNotFoundError:
+        raise AdminError(f"no certificate authority: {cert_path} (make one with 'ctl ca init')", NOT_FOUND) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise AdminError(f"the certificate authority cannot be used: {exc}") from None
+    return certificate_authority.describe(authority.certificate, cert_path, key_path)
+
+
+def firmware_sign(settings: Settings, store: Store, args: Args, now: datetime) -> Result:
+    """Sign a firmware's SHA-256 (hex) with --firmware-signing-key: the signature and certificate to send."""
+    digest = _required(args, "sha256")
+    if not (settings.firmware_signing_cert and settings.firmware_signing_key):
+        raise AdminError("no firmware signing key configured (--firmware-signing-cert, --firmware-signing-key); "
+                         "give --signing-certificate and --signature")
+    try:
+        return certificate_authority.sign_firmware(settings.firmware_signing_cert, settings.firmware_signing_key,
+                                                   bytes.fromhex(digest))
+    except (OSError, ValueError, TypeError) as exc:
+        raise AdminError(f"cannot sign the firmware: {exc}") from None
+
+
+SETTINGS_COMMANDS: dict[str, Callable[[Settings, Store, Args, datetime], Result]] = {
+    "ca.init": ca_init,
+    "ca.show": ca_show,
+    "firmware.sign": firmware_sign,
+}
+
+
 COMMANDS: dict[str, Callable[[Store, Args, datetime], Result]] = {
+    "certificate.list": certificate_list,
+    "security-events": security_events,
     "station.add": station_add,
     "station.set-password": station_set_password,
     "db.backup": db_backup,
@@ -367,8 +439,18 @@ def audited_args(args: Args) -> Args:
     return {k: ("***" if k in _SECRET_ARGS and v is not None else v) for k, v in args.items()}
 
 
-def run_admin(store: Store, command: str, args: Args, now: datetime) -> Result:
-    """Run one data-management command; JSON-serialisable result or AdminError."""
+def run_admin(store: Store, command: str, args: Args, now: datetime, settings: Settings | None = None) -> Result:
+    """Run one data-management command; JSON-serialisable result or AdminError.
+
+    The CA's and the firmware signing key's commands need the node's ``settings``.
+    """
+    if command in SETTINGS_COMMANDS:
+        if settings is None:
+            raise AdminError(f"{command} needs the node's settings")
+        try:
+            return SETTINGS_COMMANDS[command](settings, store, args, now)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
     try:
         handler = COMMANDS[command]
     except KeyError:

@@ -8,7 +8,11 @@ Hierarchy::
      |         |                       carries the 1.6 error code (wire spelling)
      |         +-- (one instance per code: see CODES)
      +-- CommandError                  Raised when an operator command is invalid or cannot run;
-                                       carries the control script's exit code
+     |                                 carries the control script's exit code
+     +-- ValueError
+          +-- CsrRefused               Raised when a charge point's certificate signing request
+                                       cannot be signed; the message says why (SignCertificate
+                                       is then answered Rejected, never a CALLERROR)
 
 OCPP 1.6-J spells two codes differently from the 2.0.1 names the ``ocpp``
 library raises: ``FormationViolation`` (library: ``FormatViolation``) and
@@ -73,3 +77,7 @@ class CommandError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+class CsrRefused(ValueError):
+    """Raised when a charge point's CSR cannot be signed (bad PEM or signature, wrong CN or O, weak key)."""

@@ -24,7 +24,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from thespian.actors import ActorExitRequest, ActorTypeDispatcher, ThespianWatch
@@ -76,6 +76,9 @@ class ExporterFailed:
 Summary = Callable[[], Mapping[str, object]]
 
 
+CERTIFICATE_WARNING = timedelta(days=30)  # csms_certificates_expiring: issued certificates ending this soon
+
+
 def summary_source(settings: Settings) -> Summary:
     """Return the callable behind the state gauges: ``storage.Store(settings.db).summary``.
 
@@ -91,7 +94,9 @@ def summary_source(settings: Settings) -> Summary:
             store = Store(settings.db, migrate_schema=False)
         result: dict[str, object] = dict(store.summary())
         result["connectors"] = store.connector_counts()
-        result["stations_silent"] = store.silent_station_counts(datetime.now(timezone.utc), settings.heartbeat_interval)
+        now = datetime.now(timezone.utc)
+        result["stations_silent"] = store.silent_station_counts(now, settings.heartbeat_interval)
+        result["certificates_expiring"] = store.certificates_expiring(now, now + CERTIFICATE_WARNING)
         result.update(disk_usage(settings.db))
         limits = current_limits(store)
         result["charging_limited_connectors"] = len(limits)

@@ -58,8 +58,11 @@ def prepare_call(station: str, action: str, payload: Any, options: dict[str, Any
         raise CommandError("payload must be a JSON object", 2)
     if action == "ReserveNow" and options.get("allocate_reservation_id") and "reservationId" not in payload:
         ocppj.validate(action, {**payload, "reservationId": 1})
+    elif action in ("GetLog", "SignedUpdateFirmware") and options.get("allocate_request_id") and "requestId" not in payload:
+        ocppj.validate(action, {**payload, "requestId": 1})  # the station actor allocates the real one
     else:
         options.pop("allocate_reservation_id", None)
+        options.pop("allocate_request_id", None)
         ocppj.validate(action, payload)
     return CallRequest(station, action, payload, options)
 

@@ -35,7 +35,7 @@ CONFIG_ENV = "CSMS_CONFIG"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _SECRET_WORDS = ("password", "secret", "key", "token")
-_PATHS = frozenset({"tls_key"})  # names like a secret, holds a file name
+_PATHS = frozenset({"tls_key", "ca_key", "firmware_signing_key"})  # names like a secret, holds a file name
 
 
 class OptionError(Exception):
@@ -156,6 +156,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls-key", str, "the server certificate's private key (PEM; RSA >= 2048 bits or EC >= 224)"),
     Option("tls-client-ca", str, "CA bundle (PEM) client certificates must chain to (security profile 3)"),
     Option("plain-port", int, "an extra plain ws:// port for security profiles 0 and 1 when --port is TLS; 0: none"),
+    Option("ca-cert", str, "certificate (PEM) of the CA that signs charge points' CSRs; "
+           "default: csms-ca.pem next to --db (made by 'ctl ca init')"),
+    Option("ca-key", str, "the CA's private key (PEM); default: csms-ca.key next to --db"),
+    Option("cpo-name", str, "the organisation (subject O) a charge point's CSR must name; empty: not checked"),
+    Option("firmware-signing-cert", str, "certificate (PEM) sent with firmware signed by 'ctl signed-update-firmware'"),
+    Option("firmware-signing-key", str, "its private key (PEM), which signs the firmware's SHA-256"),
     Option("ping-interval", float, "seconds between WebSocket pings; 0 disables"),
     Option("max-frame-size", int, "largest accepted WebSocket message in bytes"),
     Option("max-call-rate", int, "CALLs per second a connection may send before it is closed 1008; 0 disables"),
@@ -185,7 +191,7 @@ class Resolved:
 
 def is_secret(name: str) -> bool:
     """Named like a password, key, secret or token (``api_secret``): never printed.
-    ``tls-key`` names the file of a key, which an operator needs to see; the key stays in it."""
+    ``tls-key`` (and ``ca-key``, ``firmware-signing-key``) names the file of a key, which an operator needs to see; the key stays in it."""
     attr = name.replace("-", "_")
     return attr not in _PATHS and any(word in attr.split("_") for word in _SECRET_WORDS)
 

@@ -385,7 +385,7 @@ class RegistryActor(Actor):
             return AdminReply(error="the central system is restarting; try again in a few seconds", exit_code=6)
         now = datetime.now(timezone.utc)
         try:
-            result = admin.run_admin(self.store, message.command, dict(message.args), now)
+            result = admin.run_admin(self.store, message.command, dict(message.args), now, self.settings)
         except CommandError as error:  # admin.AdminError included
             self._audit(message, now, "error", {"description": error.message, "exit_code": error.exit_code})
             return AdminReply(error=error.message, exit_code=error.exit_code)

@@ -73,6 +73,16 @@ class Settings:
     tls_client_ca: str = ""
     # An extra plain ws:// port for profiles 0 and 1 while --port is TLS; 0: none.
     plain_port: int = 0
+    # The certificate authority that signs charge points' CSRs (SignCertificate): its
+    # certificate and key (PEM); empty: csms-ca.pem / csms-ca.key next to the database
+    # (made by `ctl ca init`). No CA there: SignCertificate is answered Rejected.
+    ca_cert: str = ""
+    ca_key: str = ""
+    # The organisation (subject O) a CSR must carry; empty: not checked.
+    cpo_name: str = ""
+    # Certificate and key that sign firmware for `ctl signed-update-firmware` without --signature.
+    firmware_signing_cert: str = ""
+    firmware_signing_key: str = ""
     # Station-host processes (``--hosts``); 0 means one per core.
     hosts: int = 0
     # Label the per-station gauges with station ids (cardinality!).

@@ -111,6 +111,15 @@ def server_context(cert_path: str, key_path: str, client_ca: str = "",
 
 def certificate_identity(ssl_object: Any) -> str | None:
     """The subject CN of the verified client certificate of a TLS connection, or None."""
+    return _subject_field(ssl_object, "commonName")
+
+
+def certificate_organisation(ssl_object: Any) -> str | None:
+    """The subject O of the verified client certificate of a TLS connection, or None."""
+    return _subject_field(ssl_object, "organizationName")
+
+
+def _subject_field(ssl_object: Any, field: str) -> str | None:
     if ssl_object is None:
         return None
     peer = ssl_object.getpeercert()
@@ -118,7 +127,7 @@ def certificate_identity(ssl_object: Any) -> str | None:
         return None
     for rdn in peer.get("subject", ()):
         for name, value in rdn:
-            if name == "commonName":
+            if name == field:
                 return str(value)
     return None
 

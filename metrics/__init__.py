@@ -28,6 +28,7 @@ Recording (cheap; labels are bounded, never idTags or station ids)::
     connection_event(event)               # "opened" | "closed" | "replaced" | "rejected"
     login_failure(reason)                 # "wrong-credentials" | "throttled"
     security_refusal(reason)              # "tls-handshake" | "certificate-identity" | "security-profile"
+    security_event(type)                  # a SecurityEventNotification: the white paper's type, or "other"
 
     with batched(): ...                   # this thread's recordings added up, written at the end
     ProcessSampler().sample()             # a host's CPU since last time, RSS, open fds
@@ -56,6 +57,7 @@ from metrics.catalogue import (
     login_failure,
     loop_lag,
     message,
+    security_event,
     security_refusal,
     status_notification,
     transaction_flagged,
@@ -87,6 +89,7 @@ __all__ = [
     "loop_lag",
     "message",
     "render",
+    "security_event",
     "security_refusal",
     "status_notification",
     "transaction_flagged",

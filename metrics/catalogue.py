@@ -279,6 +279,12 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.security_events = Counter(
+            "csms_security_events",
+            "SecurityEventNotifications received, by type (the white paper's list; anything else: other).",
+            ["type"],
+            registry=registry,
+        )
         self.connections = Counter(
             "csms_connection_events",
             "Charge point connection events (opened, closed, replaced, rejected).",
@@ -488,6 +494,10 @@ class Metrics:
         """Count one failed login: wrong-credentials or throttled."""
         self._inc(self._child(self.login_failures, (reason,)))
 
+    def security_event(self, event_type: str) -> None:
+        """Count one SecurityEventNotification (its type already folded to the white paper's list or other)."""
+        self._inc(self._child(self.security_events, (event_type,)))
+
     def security_refusal(self, reason: str) -> None:
         """Count one connection refused for its security (reasons: see the metric's help)."""
         self._inc(self._child(self.security_refusals, (reason,)))
@@ -504,6 +514,7 @@ energy_delivered = DEFAULT.energy_delivered
 connection_event = DEFAULT.connection_event
 login_failure = DEFAULT.login_failure
 security_refusal = DEFAULT.security_refusal
+security_event = DEFAULT.security_event
 transaction_flagged = DEFAULT.transaction_flagged
 energy_metered = DEFAULT.energy_metered
 status_notification = DEFAULT.status_notification

@@ -42,6 +42,8 @@ STATE_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("transactions_active", "csms_transactions_active", "Transactions in progress."),
     ("charging_limited_connectors", "csms_charging_limited_connectors",
      "Connectors (0 = whole charge point) with a charging-profile limit in force now."),
+    ("certificates_expiring", "csms_certificates_expiring",
+     "Certificates the node's CA issued to charge points (not refused by them) that expire within 30 days."),
     ("database_bytes", "csms_database_bytes", "Size of the SQLite database with its write-ahead log."),
     ("database_filesystem_free_bytes", "csms_database_filesystem_free_bytes",
      "Bytes free for the service on the filesystem that holds the database."),

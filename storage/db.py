@@ -21,6 +21,7 @@ from storage.local_list import LocalListMixin
 from storage.profiles import ProfilesMixin
 from storage.reservations import ReservationsMixin
 from storage.schema import migrate
+from storage.security import SecurityMixin
 from storage.stations import StationsMixin
 from storage.tags import TagsMixin
 from storage.timers import TimersMixin
@@ -39,6 +40,7 @@ class Store(
     ProfilesMixin,
     ApiKeysMixin,
     HistoryMixin,
+    SecurityMixin,
 ):
     """SQLite in WAL mode, migrated on open.
 

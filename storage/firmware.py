@@ -6,6 +6,10 @@
   GetDiagnostics we sent; status ``Sent``, ``Accepted`` (conf received) or
   ``Failed`` (no answer, CALLERROR, not connected); ``detail`` e.g. the
   location, retrieveDate, the fileName answered.
+- ``security`` / ``log`` / ``signed-firmware``: a SecurityEventNotification /
+  LogStatusNotification / SignedFirmwareStatusNotification (``detail``: the request).
+- ``security-call``: a security-extension request we sent (``actors.ocpp.security``);
+  status the answer's (or ``Failed``), ``detail`` the action, request and response.
 - ``firmware`` / ``diagnostics``: a FirmwareStatusNotification /
   DiagnosticsStatusNotification status. These also update the stations row's
   ``firmware_status`` / ``diagnostics_status`` (as ``record_notification``).
@@ -20,7 +24,8 @@ from typing import Any
 from storage.base import Row, StoreBase
 from storage.timefmt import iso
 
-EVENT_KINDS = ("firmware", "diagnostics", "firmware-request", "diagnostics-request", "security", "log", "signed-firmware")
+EVENT_KINDS = ("firmware", "diagnostics", "firmware-request", "diagnostics-request", "security", "log", "signed-firmware",
+               "security-call")
 REQUEST_STATUSES = ("Sent", "Accepted", "Failed")
 # OCPP 1.6 §4.5 / §7.25: the FirmwareStatus values after which nothing follows.
 FIRMWARE_FINAL = ("Installed", "DownloadFailed", "InstallationFailed")

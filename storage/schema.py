@@ -371,6 +371,47 @@ def m014e_data_transfers(db: Database) -> None:
     db.execute("CREATE INDEX data_transfers_station ON data_transfers (station_id, id)")
 
 
+def m015_security(db: Database) -> None:
+    """Certificates issued by the node's CA and installed on stations; the node's own security log."""
+    db.execute(
+        """CREATE TABLE issued_certificates (
+            serial TEXT NOT NULL,
+            station_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            not_before TEXT NOT NULL,
+            not_after TEXT NOT NULL,
+            certificate TEXT NOT NULL,
+            status TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            answered_at TEXT,
+            PRIMARY KEY (station_id, serial)
+        )"""
+    )
+    db.execute("CREATE INDEX issued_certificates_expiry ON issued_certificates (not_after)")
+    db.execute(
+        """CREATE TABLE installed_certificates (
+            station_id TEXT NOT NULL,
+            certificate_type TEXT NOT NULL,
+            hash_algorithm TEXT NOT NULL,
+            issuer_name_hash TEXT NOT NULL,
+            issuer_key_hash TEXT NOT NULL,
+            serial_number TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (station_id, certificate_type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE own_security_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            station_id TEXT,
+            address TEXT,
+            detail TEXT,
+            at TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_status_notifications,
@@ -390,6 +431,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m014c_audit_log,
     m014d_authorization_log,
     m014e_data_transfers,
+    m015_security,
 )
 
 

@@ -123,6 +123,10 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
     if not lookup.known:
         # NotConnected, as before: scripts test it; the description says it is unknown.
         return _fail(f"unknown charge point {request.station!r}", UNKNOWN, args.json, request)
+    if "upgrade_to" in request.options:
+        downgrade = _downgrade(system, request, args)
+        if downgrade is not None:
+            return downgrade
     if lookup.address is None:
         return _fail(f"charge point {request.station!r} is not connected", UNKNOWN, args.json, request)
     if args.command == "remote-stop" and not args.force:
@@ -130,10 +134,21 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
         if refused is not None:
             return refused
     timeout = args.timeout if args.timeout is not None else lookup.call_timeout + 10.0
+    if "sign_firmware" in request.options:
+        signed = _signed_by_node(system, request, args)
+        if not isinstance(signed, commands.CallRequest):
+            return signed
+        request = signed
+    if "upgrade_to" in request.options:
+        return _upgrade(system, lookup.address, request, args, timeout)
     reply = system.ask(lookup.address, SendCall(request.action, request.payload, request.options, request.station,
                                                 requested_by=operator()), timeout)
     if not isinstance(reply, CallReply):
         return _fail(f"no answer from {request.station!r} within {timeout:.0f} s", TIMEOUT, args.json, request)
+    return _print_reply(reply, args)
+
+
+def _print_reply(reply: CallReply, args: argparse.Namespace) -> int:
     document = call_document(reply)
     code = OUTCOME_EXIT.get(reply.outcome, CALLERROR)
     # "refused": the central system would break an OCPP rule by sending it (exit 2).
@@ -145,6 +160,67 @@ def _run_call(system: Any, request: commands.CallRequest, args: argparse.Namespa
         error = reply.error or {}
         print(f"{reply.station} {reply.action}: {error.get('code')}: {error.get('description')}", file=sys.stderr)
     return code
+
+
+def _signed_by_node(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> commands.CallRequest | int:
+    """signed-update-firmware --firmware FILE: the node signs the file's SHA-256 with its firmware signing key."""
+    options = dict(request.options)
+    digest = options.pop("sign_firmware")
+    reply = system.ask(_registry(system), AdminCommand("firmware.sign", {"sha256": digest}), ASK_TIMEOUT)
+    if not isinstance(reply, AdminReply):
+        return _fail("no answer from the central system", UNREACHABLE, args.json)
+    if reply.error is not None:
+        return _fail(reply.error, reply.exit_code, args.json, request)
+    payload = dict(request.payload)
+    payload["firmware"] = {**payload["firmware"], **reply.result}
+    try:
+        return commands.prepare_call(request.station, request.action, payload, options)
+    except OcppCallError as error:
+        return _fail(invalid_payload(error), USAGE, args.json, request)
+
+
+def _upgrade(system: Any, address: Any, request: commands.CallRequest, args: argparse.Namespace, timeout: float) -> int:
+    """upgrade-security-profile (TC_083): ChangeConfiguration SecurityProfile N, then, once Accepted, Reset Hard.
+
+    A downgrade was refused before (``_downgrade``).
+    """
+    steps: list[dict[str, Any]] = []
+    reply = system.ask(address, SendCall(request.action, request.payload, {}, request.station,
+                                         requested_by=operator()), timeout)
+    if not isinstance(reply, CallReply):
+        return _fail(f"no answer from {request.station!r} within {timeout:.0f} s", TIMEOUT, args.json, request)
+    steps.append(call_document(reply))
+    if reply.outcome == "result" and (reply.response or {}).get("status") == "Accepted":
+        reset = system.ask(address, SendCall("Reset", {"type": "Hard"}, {}, request.station,
+                                             requested_by=operator()), timeout)
+        if not isinstance(reset, CallReply):
+            return _fail(f"no answer to Reset from {request.station!r} within {timeout:.0f} s", TIMEOUT, args.json, request)
+        reply = reset
+        steps.append(call_document(reset))
+    document = {**steps[-1], "steps": steps}
+    code = OUTCOME_EXIT.get(reply.outcome, CALLERROR)
+    if args.json:
+        print(json.dumps(document, default=str))
+    else:
+        for step in steps:
+            if "response" in step:
+                print(render.render_result(step["station"], step["action"], step["response"] or {}))
+            else:
+                print(f"{step['station']} {step['action']}: {step['error'].get('code')}: {step['error'].get('description')}",
+                      file=sys.stderr)
+    return code
+
+
+def _downgrade(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> int | None:
+    """Exit 2 for a profile at or below the station's: downgrading is not possible via OCPP (A00.FR.005)."""
+    target = int(request.options["upgrade_to"])
+    shown = system.ask(_registry(system), AdminCommand("station.show", {"id": request.station}), ASK_TIMEOUT)
+    if isinstance(shown, AdminReply) and shown.error is None and isinstance(shown.result, dict):
+        current = int(shown.result["station"].get("security_profile") or 0)
+        if target <= current:
+            return _fail(f"{request.station} has security profile {current}; only an upgrade is possible "
+                         f"(white paper A00.FR.005)", USAGE, args.json, request)
+    return None
 
 
 def _unknown_transaction(system: Any, request: commands.CallRequest, args: argparse.Namespace) -> int | None:

@@ -85,6 +85,23 @@ def add_data_commands(sub: Any) -> None:
     key.add_parser("list", help="names, scopes, created, last used (never the keys)")
     key.add_parser("revoke", help="delete a key: requests with it get 401 from now on").add_argument("name")
 
+    ca = sub.add_parser("ca", help="the node's certificate authority (signs charge points' CSRs)")
+    ca_verbs = ca.add_subparsers(dest="verb", required=True)
+    p = ca_verbs.add_parser("init", help="make the CA next to the database (key file mode 0600); never replaces one")
+    p.add_argument("--organisation", help="its subject O (default: --cpo-name, else CSMS)")
+    ca_verbs.add_parser("show", help="the CA in use: files, subject, serial, validity")
+
+    certificate = sub.add_parser("certificate", help="certificates the node's CA issued")
+    certificate.add_subparsers(dest="verb", required=True).add_parser(
+        "list", help="every certificate issued, newest first, with serial, expiry and the station's answer"
+    ).add_argument("--station", help="only this charge point's (with the PEM)")
+
+    p = sub.add_parser("security-events", help="a station's SecurityEventNotifications, or the central system's own")
+    p.add_argument("id", nargs="?")
+    p.add_argument("--own", action="store_true", default=None,
+                   help="the central system's own security log: failed logins, refused TLS handshakes and certificates, "
+                        "security-profile refusals")
+
     db = sub.add_parser("db", help="the database").add_subparsers(dest="verb", required=True)
     db.add_parser("backup", help="an online, consistent copy while charge points are served (a new file)").add_argument(
         "file", help="a new file to write the copy to (written by the central system's own user)")
@@ -164,6 +181,53 @@ def add_call_commands(sub: Any) -> None:
     p.add_argument("--duration", type=int, required=True)
     p.add_argument("--unit", choices=["A", "W"])
     p.add_argument("--local", action="store_true", help="compute it from the installed profiles, without asking the charge point")
+    _add_security_commands(sub)
+
+
+CERTIFICATE_TYPES = ["CentralSystemRootCertificate", "ManufacturerRootCertificate"]
+HASH_ALGORITHMS = ["SHA256", "SHA384", "SHA512"]
+
+
+def _add_security_commands(sub: Any) -> None:
+    """The security extension's requests (white paper "Improved security for OCPP 1.6-J")."""
+    p = _station_parser(sub, "extended-trigger", "ExtendedTriggerMessage")
+    p.add_argument("message", choices=["BootNotification", "LogStatusNotification", "FirmwareStatusNotification",
+                                       "Heartbeat", "MeterValues", "SignChargePointCertificate", "StatusNotification"])
+    p.add_argument("--connector", type=int)
+    p = _station_parser(sub, "install-certificate", "InstallCertificate")
+    p.add_argument("--type", choices=CERTIFICATE_TYPES, required=True)
+    p.add_argument("--certificate", required=True, metavar="FILE", help="the root certificate (PEM file)")
+    p = _station_parser(sub, "delete-certificate", "DeleteCertificate")
+    p.add_argument("--hash-algorithm", choices=HASH_ALGORITHMS, required=True)
+    p.add_argument("--issuer-name-hash")
+    p.add_argument("--issuer-key-hash")
+    p.add_argument("--serial")
+    p.add_argument("--certificate", metavar="FILE",
+                   help="compute the three from this certificate (PEM; its issuer is the next one in the file, or itself)")
+    p = _station_parser(sub, "installed-certificates", "GetInstalledCertificateIds")
+    p.add_argument("--type", choices=CERTIFICATE_TYPES, required=True)
+    p = _station_parser(sub, "get-log", "GetLog")
+    p.add_argument("--type", choices=["SecurityLog", "DiagnosticsLog"], required=True)
+    p.add_argument("--location", required=True)
+    p.add_argument("--oldest")
+    p.add_argument("--latest")
+    p.add_argument("--retries", type=int)
+    p.add_argument("--retry-interval", type=int)
+    p.add_argument("--request-id", type=int, help="default: the station's next one, allocated by the central system")
+    p = _station_parser(sub, "signed-update-firmware", "SignedUpdateFirmware")
+    p.add_argument("--location", required=True)
+    p.add_argument("--retrieve-date")
+    p.add_argument("--install-date")
+    p.add_argument("--signing-certificate", metavar="FILE", help="the firmware signing certificate (PEM file)")
+    p.add_argument("--signature", help="the firmware's signature, base64")
+    p.add_argument("--firmware", metavar="FILE",
+                   help="instead of the two above: sign this firmware file with --firmware-signing-key (the node's)")
+    p.add_argument("--retries", type=int)
+    p.add_argument("--retry-interval", type=int)
+    p.add_argument("--request-id", type=int, help="default: the station's next one, allocated by the central system")
+    p = _station_parser(sub, "upgrade-security-profile", "ChangeConfiguration")
+    p.add_argument("--to", type=int, choices=[1, 2, 3], required=True,
+                   help="the new security profile: ChangeConfiguration SecurityProfile, then Reset Hard (TC_083)")
 
 
 # Help for the arguments defined above without one: by "command dest", else by dest.
@@ -216,6 +280,23 @@ _HELP = {
     "limit": "at most this many (newest)",
     "audit station": "only actions on this charge point",
     "scope": "read: only GET; operate: also OCPP requests; admin: also stations, tags and keys",
+    "certificate list station": "only this charge point's certificates",
+    "security-events id": "the charge point's identity",
+    "extended-trigger message": "the message to trigger (SignChargePointCertificate: the station sends a CSR)",
+    "extended-trigger connector": "the connector it concerns (omit for SignChargePointCertificate)",
+    "install-certificate type": "which kind of root certificate",
+    "installed-certificates type": "which kind of root certificate",
+    "hash_algorithm": "the hash algorithm the station reported it with (GetInstalledCertificateIds)",
+    "issuer_name_hash": "issuerNameHash, hexadecimal",
+    "issuer_key_hash": "issuerKeyHash, hexadecimal",
+    "serial": "serialNumber, hexadecimal",
+    "get-log type": "which log to upload",
+    "get-log location": "URL the station uploads the log to",
+    "oldest": "ISO 8601: the oldest entry wanted",
+    "latest": "ISO 8601: the newest entry wanted",
+    "signed-update-firmware location": "URL of the firmware",
+    "signed-update-firmware retrieve_date": "ISO 8601 date from which to retrieve (default: now)",
+    "install_date": "ISO 8601 date at which to install",
 }
 
 
@@ -249,6 +330,14 @@ def to_request(args: argparse.Namespace) -> AdminCommand | CallRequest:
         return AdminCommand("station.pending", {})
     if command == "db":
         return AdminCommand("db.backup", {"file": os.path.abspath(args.file)})
+    if command == "ca":
+        return AdminCommand(f"ca.{args.verb}", _drop_none(organisation=getattr(args, "organisation", None)))
+    if command == "certificate":
+        return AdminCommand("certificate.list", _drop_none(station=args.station))
+    if command == "security-events":
+        return AdminCommand("security-events", _drop_none(id=args.id, own=args.own))
+    if command in _SECURITY_PAYLOADS:
+        return _security_request(args)
     if command in ("station", "tag", "tx", "reservation", "api-key"):
         fields = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "admin_port", "json", "timeout") and v is not None}
         return AdminCommand(f"{command}.{args.verb}", fields)
@@ -305,6 +394,83 @@ _PAYLOADS = {
     "clear-profile": lambda a: _drop_none(id=a.id, connectorId=a.connector, chargingProfilePurpose=a.purpose, stackLevel=a.stack_level),
     "composite-schedule": lambda a: _drop_none(connectorId=a.connector, duration=a.duration, chargingRateUnit=a.unit),
 }
+
+
+def _read(path: str, flag: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{flag} {path}: cannot read it: {exc}", 2) from None
+
+
+def _delete_certificate(a: argparse.Namespace) -> dict[str, Any]:
+    if a.certificate is not None:
+        from actors.ocpp import pki
+
+        given = [f for f in ("issuer_name_hash", "issuer_key_hash", "serial") if getattr(a, f) is not None]
+        if given:
+            raise CommandError("give --certificate or the three hashes, not both", 2)
+        try:
+            return {"certificateHashData": pki.hash_data_of_pem(_read(a.certificate, "--certificate"), a.hash_algorithm)}
+        except ValueError as exc:
+            raise CommandError(f"--certificate {a.certificate}: {exc}", 2) from None
+    if None in (a.issuer_name_hash, a.issuer_key_hash, a.serial):
+        raise CommandError("give --issuer-name-hash, --issuer-key-hash and --serial, or --certificate FILE", 2)
+    return {"certificateHashData": {"hashAlgorithm": a.hash_algorithm, "issuerNameHash": a.issuer_name_hash,
+                                    "issuerKeyHash": a.issuer_key_hash, "serialNumber": a.serial}}
+
+
+def _signed_firmware(a: argparse.Namespace) -> dict[str, Any]:
+    firmware = _drop_none(location=a.location, retrieveDateTime=a.retrieve_date or _now_iso(), installDateTime=a.install_date)
+    if a.firmware is not None:
+        if a.signing_certificate is not None or a.signature is not None:
+            raise CommandError("give --firmware (signed by the node's --firmware-signing-key) or "
+                               "--signing-certificate and --signature, not both", 2)
+        # Filled in by the client with what the node signs (the key never leaves it): stand-ins to check the rest.
+        firmware.update(signingCertificate="", signature="")
+    elif a.signing_certificate is None or a.signature is None:
+        raise CommandError("give --signing-certificate FILE and --signature B64, or --firmware FILE", 2)
+    else:
+        firmware.update(signingCertificate=_read(a.signing_certificate, "--signing-certificate"), signature=a.signature)
+    return _drop_none(requestId=a.request_id, firmware=firmware, retries=a.retries, retryInterval=a.retry_interval)
+
+
+_SECURITY_PAYLOADS = {
+    "extended-trigger": lambda a: _drop_none(requestedMessage=a.message, connectorId=a.connector),
+    "install-certificate": lambda a: {"certificateType": a.type, "certificate": _read(a.certificate, "--certificate")},
+    "delete-certificate": _delete_certificate,
+    "installed-certificates": lambda a: {"certificateType": a.type},
+    "get-log": lambda a: _drop_none(logType=a.type, requestId=a.request_id, retries=a.retries, retryInterval=a.retry_interval,
+                                    log=_drop_none(remoteLocation=a.location, oldestTimestamp=a.oldest, latestTimestamp=a.latest)),
+    "signed-update-firmware": _signed_firmware,
+    "upgrade-security-profile": lambda a: {"key": "SecurityProfile", "value": str(a.to)},
+}
+
+
+def _security_request(args: argparse.Namespace) -> CallRequest:
+    payload = _SECURITY_PAYLOADS[args.command](args)
+    options: dict[str, Any] = {}
+    if args.action in ("GetLog", "SignedUpdateFirmware") and "requestId" not in payload:
+        options["allocate_request_id"] = True
+    if args.command == "signed-update-firmware" and args.firmware is not None:
+        options["sign_firmware"] = _sha256_of(args.firmware)
+    if args.command == "upgrade-security-profile":
+        options["upgrade_to"] = args.to
+    return prepare_call(args.station, args.action, payload, options)
+
+
+def _sha256_of(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise CommandError(f"--firmware {path}: cannot read it: {exc}", 2) from None
+    return digest.hexdigest()
 
 
 def _json_arg(text: str, flag: str) -> Any:

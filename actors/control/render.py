@@ -18,6 +18,7 @@ _COLUMNS = {
     "station.pending": ["id", "address", "attempts", "first_seen", "last_seen"],
     "tag.list": ["id_tag", "status", "expiry", "parent"],
     "api-key.list": ["name", "scope", "created_at", "last_used_at"],
+    "certificate.list": ["serial", "station_id", "subject", "not_after", "status", "issued_at"],
     "reservation.list": ["id", "station_id", "connector_id", "id_tag", "parent_id_tag", "expiry_date", "status", "transaction_id", "updated_at"],
     "station.log": ["seq", "at", "direction", "frame"],
     "audit.list": ["id", "at", "who", "command", "station_id", "payload", "outcome", "answer"],

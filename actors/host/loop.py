@@ -61,8 +61,10 @@ from actors.host.worker import (
     FromActor,
     HostWorker,
     Opened,
+    OwnSecurityEvent,
     PendingAttempt,
     Received,
+    SecurityLogBudget,
     Turn,
 )
 from actors.messages import RevokeLeases
@@ -178,6 +180,7 @@ class HostLoop:
         # 10,000-station connection storm (py-spy --gil).
         self.auth_queue: queue.SimpleQueue[tuple[str, str, Headers, Security, asyncio.Future[Admission]] | None] = queue.SimpleQueue()
         self.throttle = LoginThrottle()
+        self.security_budget = SecurityLogBudget()  # the node's own security log: writes per minute, bounded
         self.newcomers = NewcomerCap(settings)
         self.auth_threads = [
             threading.Thread(target=self._auth_worker, name=f"station-auth-{n}", daemon=True) for n in range(AUTH_THREADS)
@@ -192,7 +195,7 @@ class HostLoop:
         if settings.tls_cert:
             try:
                 self.tls = tls.server_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca,
-                                              on_failure=lambda reason: metrics.security_refusal("tls-handshake"))
+                                              on_failure=self._tls_refused)
             except tls.TlsConfigError as exc:
                 return str(exc)
         try:
@@ -394,7 +397,8 @@ class HostLoop:
             return self._refuse(connection, HTTPStatus.BAD_REQUEST, "subprotocol ocpp1.6 required", station_id)
         answer: asyncio.Future[Admission] = self.loop.create_future()
         ssl_object = connection.transport.get_extra_info("ssl_object")
-        security = Security(ssl_object is not None, tls.certificate_identity(ssl_object))
+        security = Security(ssl_object is not None, tls.certificate_identity(ssl_object),
+                            tls.certificate_organisation(ssl_object))
         self.auth_queue.put((station_id, _host_of(connection), request.headers, security, answer))
         status, reason, retry_after = await answer
         if status:
@@ -414,6 +418,20 @@ class HostLoop:
         if status == HTTPStatus.UNAUTHORIZED:
             response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
         return response
+
+    def _tls_refused(self, reason: str) -> None:
+        """A TLS handshake failed (on the loop): counted, and kept in the node's security log by the writer."""
+        metrics.security_refusal("tls-handshake")
+        self._security_log("tls-handshake", None, None, reason)
+
+    def _security_log(self, event_type: str, station_id: str | None, address: str | None, detail: str) -> None:
+        """Keep a refusal in the node's own security log: this thread only reads, the writer stores it."""
+        stored, dropped = self.security_budget.admit()
+        if dropped:
+            log.warning("%d security events not stored in the last minute (more than %d a minute)",
+                        dropped, self.security_budget.per_minute)
+        if stored:
+            self.worker.put(OwnSecurityEvent(event_type, station_id, address, detail, datetime.now(timezone.utc)))
 
     def _auth_worker(self) -> None:
         """An admission thread: takes what is queued, answers the loop once per batch."""
@@ -463,6 +481,12 @@ class HostLoop:
             # WP A00.FR.403-408: the certificate's CN is the charge point's identity.
             return self._insecure(station_id, address, "certificate-identity",
                                   f"client certificate is for {security.certificate_identity!r}")
+        cpo = self.settings.cpo_name
+        if security.certificate_identity is not None and cpo and security.certificate_organisation != cpo:
+            # WP A00.FR.403-408: "O = CPO name" too, when the operator named the CPO (--cpo-name).
+            return self._insecure(station_id, address, "certificate-identity",
+                                  f"client certificate is for organisation {security.certificate_organisation!r}, "
+                                  f"not the CPO {cpo!r}")
         if security.certificate_identity == station_id:
             profile = 3  # a client certificate verified against --tls-client-ca, for this identity
         elif station["has_password"]:
@@ -493,14 +517,16 @@ class HostLoop:
             failures = self.throttle.failed(station_id, address, now)
             metrics.login_failure("wrong-credentials")
             log.warning("station %s: failed login from %s (%d in a row)", station_id, address, failures)
+            self._security_log("failed-login", station_id, address,
+                               "wrong user name" if user != station_id else "wrong password")
             return 401, "invalid credentials", None
         self.throttle.succeeded(station_id)
         return None
 
-    @staticmethod
-    def _insecure(station_id: str, address: str, reason: str, why: str) -> Admission:
+    def _insecure(self, station_id: str, address: str, reason: str, why: str) -> Admission:
         log.warning("station %s: connection from %s refused: %s", station_id, address, why)
         metrics.security_refusal(reason)
+        self._security_log(reason, station_id, address, why)
         return 403, why, None
 
     def _store(self) -> Store:
@@ -560,6 +586,7 @@ class Security(NamedTuple):
 
     tls: bool
     certificate_identity: str | None
+    certificate_organisation: str | None = None  # its subject O
 
 
 class NewcomerCap:

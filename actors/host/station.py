@@ -62,11 +62,12 @@ class Effects(Protocol):
 class Station:
     """The central system's side of one charge point, inside a station host."""
 
-    def __init__(self, station_id: str, *, settings: Settings, store: Store, effects: Effects, pid: int = 0) -> None:
+    def __init__(self, station_id: str, *, settings: Settings, store: Store, effects: Effects, pid: int = 0,
+                 authority: Callable[[], Any] = lambda: None) -> None:
         self.station_id = station_id
         self.store = store
         self.out = effects
-        self.machine = StationMachine(station_id, settings=settings, view=store, pid=pid)
+        self.machine = StationMachine(station_id, settings=settings, view=store, pid=pid, authority=authority)
         self.links: dict[int, Link] = {}  # connection number -> link, while the machine may name it
         self.numbered = 0
 

@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import metrics
+from actors.certificate_authority import AuthoritySource
 from actors.host.station import Link, Station
 from actors.messages import (
     GetStationState,
@@ -102,6 +103,46 @@ class PendingAttempt:
 
 
 @dataclass
+class OwnSecurityEvent:
+    """The admission refused a connection for its security: kept in the node's own security log.
+
+    Admission threads and the loop only read the database; the writer writes this.
+    """
+
+    event_type: str
+    station_id: str | None
+    address: str | None
+    detail: str
+    at: datetime
+
+
+class SecurityLogBudget:
+    """How many of the node's own security events a host stores per minute (thread-safe).
+
+    A flood of bad handshakes must not become a flood of writes: past
+    ``per_minute`` in a minute the rest are dropped, and ``admit`` says how many
+    were, once, when the next minute starts (the metrics still count them all).
+    """
+
+    def __init__(self, per_minute: int = 600, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute, self.clock = per_minute, clock
+        self.lock = threading.Lock()
+        self.window, self.used, self.dropped = clock(), 0, 0
+
+    def admit(self) -> tuple[bool, int]:
+        """(store this one?, how many were dropped in the minute that just ended)."""
+        with self.lock:
+            now, ended = self.clock(), 0
+            if now - self.window >= 60.0:
+                self.window, self.used, ended, self.dropped = now, 0, self.dropped, 0
+            if self.used < self.per_minute:
+                self.used += 1
+                return True, ended
+            self.dropped += 1
+            return False, ended
+
+
+@dataclass
 class CallTimedOut:
     station_id: str
     message_id: str
@@ -148,6 +189,8 @@ class HostWorker:
         self.frame_buffer: list[tuple[str, str, str, str]] = []  # committed turns' frames, with their time
         self.flushed_at = time.monotonic()
         self.frame_seqs: dict[str, int] = {}
+        # The node's CA for SignCertificate, read from its files when they change (ctl ca init).
+        self.authority = AuthoritySource(settings)
 
     def start(self) -> None:
         self.thread.start()
@@ -318,6 +361,10 @@ class HostWorker:
         elif isinstance(event, PendingAttempt):
             assert self.store is not None
             self.store.record_pending_attempt(event.station_id, event.address, event.at)
+        elif isinstance(event, OwnSecurityEvent):
+            assert self.store is not None
+            self.store.record_own_security_event(event.event_type, event.at, station_id=event.station_id,
+                                                 address=event.address, detail=event.detail)
 
     def _control(self, message: Any, sender: Any) -> None:
         if isinstance(message, SendCall):
@@ -353,7 +400,8 @@ class HostWorker:
         station = self.stations.get(station_id)
         if station is None:
             assert self.store is not None
-            station = Station(station_id, settings=self.settings, store=self.store, effects=self, pid=self.pid)
+            station = Station(station_id, settings=self.settings, store=self.store, effects=self, pid=self.pid,
+                              authority=self.authority)
             self.stations[station_id] = station
         return station
 

@@ -79,7 +79,9 @@ SCHEMAS: dict[str, Schema] = {
                        "events": {"type": "array", "items": _OBJECT}, "local_list": _OBJECT,
                        "reservations": {"type": "array", "items": _OBJECT},
                        "data_transfers": {"type": "array", "items": _OBJECT,
-                                          "description": "the last accepted vendor DataTransfer messages"}},
+                                          "description": "the last accepted vendor DataTransfer messages"},
+                       "installed_certificates": {"type": "array", "items": _OBJECT},
+                       "issued_certificates": _list_of("IssuedCertificate")},
     },
     "Transaction": {
         "type": "object",
@@ -152,6 +154,19 @@ SCHEMAS: dict[str, Schema] = {
                     "transaction_id, connector, id_tag_status}; transaction.stopped {station, at, transaction_id, "
                     "energy_wh, reason}; datatransfer {station, at, vendor_id, message_id, data}. Reconnect with "
                     "'Last-Event-ID: N' (or ?last_event_id=N) to get every kept event after N first."},
+    "IssuedCertificate": {
+        "type": "object", "required": ["serial", "station_id", "status"], "additionalProperties": True,
+        "description": "A certificate the node's CA issued for a station's CSR; the PEM (certificate) only per station.",
+        "properties": {"serial": _TEXT, "station_id": _TEXT, "subject": _TEXT, "not_before": _TEXT, "not_after": _TEXT,
+                       "status": {"enum": ["Issued", "Accepted", "Rejected", "Failed"]}, "issued_at": _TEXT,
+                       "answered_at": _MAYBE_TEXT, "certificate": _TEXT}},
+    "SecurityEvent": {
+        "type": "object", "required": ["id", "type"], "additionalProperties": True,
+        "description": "A station's SecurityEventNotification (timestamp, tech_info, received_at), or one of the "
+                       "central system's own (station_id, address, detail, at).",
+        "properties": {"id": {"type": "integer"}, "type": _TEXT, "timestamp": _MAYBE_TEXT, "tech_info": _MAYBE_TEXT,
+                       "received_at": _TEXT, "station_id": _MAYBE_TEXT, "address": _MAYBE_TEXT,
+                       "detail": _MAYBE_TEXT, "at": _TEXT}},
 }
 
 
@@ -251,6 +266,17 @@ ROUTES: tuple[Route, ...] = (
           params=(_STATION, Param("action", "path", _TEXT, "the OCPP action, e.g. Reset")),
           body={"type": "object", "description": "the OCPP request payload", "additionalProperties": True},
           errors=(400, 404, 409, 422, 504)),
+    Route("GET", "/api/v1/stations/{id}/security-events", "listSecurityEvents",
+          "the station's SecurityEventNotifications, newest first (ctl security-events ID)", "read",
+          "[SecurityEvent]", command="security-events", params=(_STATION,), errors=(404,)),
+    Route("GET", "/api/v1/security-events", "listOwnSecurityEvents",
+          "the central system's own security log: failed logins, refused TLS handshakes and certificates, "
+          "security-profile refusals (ctl security-events --own)", "read", "[SecurityEvent]",
+          command="security-events", params=(Param("own", "query", _FLAG, "must be true: the central system's own"),),
+          errors=(422,)),
+    Route("GET", "/api/v1/certificates", "listCertificates",
+          "certificates the node's CA issued, newest first (ctl certificate list)", "read", "[IssuedCertificate]",
+          command="certificate.list", params=(_STATION_QUERY,)),
     Route("GET", "/api/v1/pending-stations", "listPending",
           "identities that tried to connect while unknown (ctl station list --pending)", "read",
           "[PendingStation]", command="station.pending"),

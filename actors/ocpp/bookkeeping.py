@@ -23,7 +23,7 @@ from typing import Any
 
 from actors.errors import CommandError
 from actors.messages import CancelTimer, ScheduleTimer
-from actors.ocpp import local_list, reservations, smart_charging
+from actors.ocpp import local_list, reservations, security, smart_charging
 from actors.ocpp.authorization import status_reason
 from actors.ocpp.core import Context
 from actors.ocpp.effects import SCHEDULER
@@ -108,6 +108,8 @@ def _prepare_remote_start(ctx: Context, payload: Payload, options: dict[str, Any
 
 
 _PREPARE: dict[str, Callable[[Context, Payload, dict[str, Any]], list[Payload]]] = {
+    "GetLog": lambda ctx, payload, options: [security.prepare(ctx, "GetLog", payload)],
+    "SignedUpdateFirmware": lambda ctx, payload, options: [security.prepare(ctx, "SignedUpdateFirmware", payload)],
     "ReserveNow": _prepare_reserve,
     "SendLocalList": _prepare_local_list,
     "SetChargingProfile": _prepare_set_profile,
@@ -244,6 +246,7 @@ _RESULT: dict[str, Callable[[Context, Payload, Payload, dict[str, Any]], Any]] =
 
 def failure(ctx: Context, action: str, request: Payload, outcome: str) -> None:
     """Record that a request did not take effect (CALLERROR, timeout, not connected)."""
+    security.failure(ctx, action, request, outcome)
     if action == "ReserveNow" and "reservationId" in request:
         _advance(ctx, request["reservationId"], "error", note=outcome)
     elif action == "SendLocalList" and "listVersion" in request:

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from actors.errors import OcppCallError
-from actors.ocpp import energy
+from actors.ocpp import energy, security
 from actors.ocpp.authorization import decide, id_tag_info, status_reason
-from actors.ocpp.effects import Count, Effect, Reads, Tell, Write
+from actors.ocpp.effects import Count, Effect, Reads, StartCall, Tell, Write
 from actors.settings import Settings
 from storage.timefmt import iso, parse_time
 
@@ -58,6 +58,9 @@ class Context:
     # progress (kept by the station machine too): csms_energy_metered_wh_total grows
     # by what a MeterValues adds to it, with no read while the station actor lives.
     energy_seen: dict[int, float] = field(default_factory=dict)
+    # The node's certificate authority, or None (actors.certificate_authority.AuthoritySource,
+    # given by the station host: it reads the files, the logic only asks).
+    authority: Callable[[], Any] = lambda: None
 
     def write(self, op: str, *args: Any, **kwargs: Any) -> None:
         self.effects.append(Write(op, args, kwargs))
@@ -76,6 +79,10 @@ class Context:
         """An authorization decision and its reason, for ``ctl explain tag``."""
         self.effects.append(Write("record_authorization",
                                   (id_tag, self.station_id, connector_id, action, status, reason, self.now)))
+
+    def call(self, action: str, payload: dict[str, Any]) -> None:
+        """Send ``action`` to this charge point after the current answer (the station's CALL queue)."""
+        self.effects.append(StartCall(action, payload))
 
 
 # -- pure decisions -----------------------------------------------------------
@@ -378,33 +385,6 @@ def firmware_status_notification(ctx: Context, req: Payload) -> Payload:
     return {}
 
 
-# -- security extension (white paper "Improved security for OCPP 1.6-J") ----------
-
-
-def security_event_notification(ctx: Context, req: Payload) -> Payload:
-    # A04.FR.03: "The Central System SHALL confirm every SecurityEventNotification".
-    ctx.write("record_station_event", ctx.station_id, "security", req["type"], ctx.now, detail=req)
-    log.warning("station %s: security event %s", ctx.station_id, req["type"])
-    return {}
-
-
-def log_status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.write("record_station_event", ctx.station_id, "log", req["status"], ctx.now, detail=req)
-    return {}
-
-
-def signed_firmware_status_notification(ctx: Context, req: Payload) -> Payload:
-    ctx.write("record_station_event", ctx.station_id, "signed-firmware", req["status"], ctx.now, detail=req)
-    return {}
-
-
-def sign_certificate(ctx: Context, req: Payload) -> Payload:
-    # A02.FR.04: "Accepted if it can process the request, else Rejected": this central
-    # system has no certificate authority (yet), so it cannot.
-    log.warning("station %s: SignCertificate rejected: no certificate authority configured", ctx.station_id)
-    return {"status": "Rejected"}
-
-
 HANDLERS: dict[str, Callable[[Context, Payload], Payload]] = {
     "BootNotification": boot_notification,
     "Heartbeat": heartbeat,
@@ -416,10 +396,8 @@ HANDLERS: dict[str, Callable[[Context, Payload], Payload]] = {
     "DataTransfer": data_transfer,
     "DiagnosticsStatusNotification": diagnostics_status_notification,
     "FirmwareStatusNotification": firmware_status_notification,
-    "SecurityEventNotification": security_event_notification,
-    "LogStatusNotification": log_status_notification,
-    "SignedFirmwareStatusNotification": signed_firmware_status_notification,
-    "SignCertificate": sign_certificate,
+    # The security extension: actors.ocpp.security.
+    **security.HANDLERS,
 }
 
 
@@ -454,4 +432,5 @@ def changed_configuration(ctx: Context, req: Payload, res: Payload) -> None:
 RESULT_HOOKS: dict[str, Callable[[Context, Payload, Payload], None]] = {
     "GetConfiguration": got_configuration,
     "ChangeConfiguration": changed_configuration,
+    **security.RESULT_HOOKS,
 }

@@ -14,6 +14,11 @@ what should happen as a list of effects. The station host carries them out
 | ``Close``     | connection ``conn`` closed, after the turn's commit                |
 | ``ArmTimeout``| the call timeout of an outgoing CALL started                       |
 
+``StartCall`` never reaches the host: a handler asks for a CALL of the central
+system's own (CertificateSigned after a SignCertificate), and the station
+machine puts it in the station's CALL queue after the answer it goes with,
+where it becomes a ``Send`` and an ``ArmTimeout`` like any other.
+
 Writes run first, then the others in the order they were returned. A write
 and its names are checked when the effect is made, so a typo fails in the
 unit tests, not in production.
@@ -37,13 +42,15 @@ WRITES = frozenset({
     "record_local_list_result", "record_local_list_version", "replace_profiles", "add_remote_start_profile",
     "drop_remote_start_profile", "record_event", "record_authorization", "record_authorizations", "record_audit",
     "record_data_transfer",
+    "record_issued_certificate", "set_issued_certificate_status",
+    "replace_installed_certificates", "remove_installed_certificate",
 })
 
 # The functions of ``metrics`` a Count may name.
 COUNTS = frozenset({
     "message", "call_latency", "call_error", "connection_event", "transaction_started",
     "transaction_stopped", "energy_delivered", "transaction_flagged", "energy_metered", "status_notification",
-    "authorization",
+    "authorization", "security_event",
 })
 
 
@@ -93,7 +100,13 @@ class ArmTimeout:
     seconds: float
 
 
-Effect = Write | Count | Tell | Send | Close | ArmTimeout
+@dataclass(slots=True)
+class StartCall:
+    action: str
+    payload: dict[str, Any]
+
+
+Effect = Write | Count | Tell | Send | Close | ArmTimeout | StartCall
 
 
 def _nothing() -> list[Effect]:
@@ -153,4 +166,6 @@ class Reads(Protocol):
     def get_configuration(self, station_id: str) -> list[Row]: ...
 
     def latest_meter_values(self, tx_id: int, count: int) -> list[Row]: ...
+
+    def next_request_id(self, station_id: str) -> int: ...
 

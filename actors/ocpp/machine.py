@@ -42,6 +42,7 @@ from actors.ocpp.effects import (
     Effect,
     Reads,
     Send,
+    StartCall,
     Step,
     Tell,
     Write,
@@ -61,8 +62,10 @@ class StationMachine:
     """The central system's side of one charge point, as a pure state machine."""
 
     def __init__(self, station_id: str, *, settings: Settings, view: Reads, pid: int = 0,
-                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+                 new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+                 authority: Callable[[], Any] = lambda: None) -> None:
         self.station_id = station_id
+        self.authority = authority  # the node's CA or None (actors.certificate_authority.AuthoritySource)
         self.settings = settings
         self.view = view
         self.pid = pid
@@ -216,7 +219,8 @@ class StationMachine:
         if call.action == "BootNotification":
             self.boot_status = reply.get("status")
             self.ever_accepted = self.ever_accepted or self.boot_status == "Accepted"
-        step.effects.extend(ctx.effects)
+        started = [e for e in ctx.effects if type(e) is StartCall]
+        step.effects.extend(e for e in ctx.effects if type(e) is not StartCall)
         step.effects.append(Send(conn, ocppj.result_frame(call.message_id, reply)))
         step.effects.append(Count("message", (action, "in", "result")))
         step.effects.append(Count("call_latency", (action, "in", mono - received)))
@@ -224,12 +228,15 @@ class StationMachine:
             # OCPP 1.6 §4.6: any PDU proves liveness, not only a Heartbeat (which touches itself).
             self.touched_at = mono
             step.effects.append(Write("touch", (self.station_id, now)))
+        # CALLs the handler starts (CertificateSigned) leave after its answer, through the queue.
+        queued = [self._start(step, effect, now, mono) for effect in started]
         # If the host cannot store what the reply acknowledges, the charge point must retry.
-        step.fallback = partial(self._not_stored, conn, call.message_id, action, session)
+        step.fallback = partial(self._not_stored, conn, call.message_id, action, session, queued, now, mono)
 
     def _context(self, now: datetime) -> core.Context:
         return core.Context(view=self.view, station_id=self.station_id, settings=self.settings, now=now,
-                            own_transactions=self.own_transactions, energy_seen=self.energy_seen)
+                            own_transactions=self.own_transactions, energy_seen=self.energy_seen,
+                            authority=self.authority)
 
     def _after_inbound(self, ctx: core.Context, call: ocppj.Call, reply: dict[str, Any]) -> None:
         """Bookkeeping of other profiles that a Core message triggers (reservations, profiles)."""
@@ -250,11 +257,25 @@ class StationMachine:
         bookkeeping.on_timer(ctx, timer.kind, timer.data)
         return Step(ctx.effects)
 
-    def _not_stored(self, conn: int, message_id: str, action: str, session: tuple[str | None, bool]) -> list[Effect]:
+    def _not_stored(self, conn: int, message_id: str, action: str, session: tuple[str | None, bool],
+                     queued: list[str] | None = None, now: datetime | None = None, mono: float = 0.0) -> list[Effect]:
         """A CALL whose writes failed: as if it never arrived, and answered InternalError."""
         self.boot_status, self.ever_accepted = session
         self.seen_ids.pop(message_id, None)  # the charge point may resend it as it was
-        return self._internal_error(conn, message_id, action)
+        effects = self._internal_error(conn, message_id, action)
+        for started in queued or ():  # the CALLs it started are withdrawn unsent
+            next_call = self.calls.withdraw(started)
+            if next_call is not None and now is not None:
+                step = Step()
+                self._transmit(step, next_call, now, mono)
+                effects.extend(step.effects)
+        return effects
+
+    def _start(self, step: Step, effect: StartCall, now: datetime, mono: float) -> str:
+        """Queue a CALL the central system starts by itself (no requester waits for it); its message id."""
+        call = OutgoingCall(self.new_id(), effect.action, dict(effect.payload), extra={"options": {}})
+        self._submit(step, call, [call.payload], now, mono)
+        return call.message_id
 
     def _internal_error(self, conn: int, message_id: str, action: str) -> list[Effect]:
         return self._error(conn, message_id, OcppCallError("InternalError", "internal error"), action)
@@ -466,6 +487,8 @@ def refusal_reason(boot_status: str | None, action: str, payload: dict[str, Any]
         return "the charge point's BootNotification was answered Rejected: nothing may be sent to it"
     if boot_status == "Pending" and action in ("RemoteStartTransaction", "RemoteStopTransaction"):
         return f"{action} is not allowed while the charge point is Pending (OCPP 1.6 §4.2)"
-    if action == "TriggerMessage" and payload.get("requestedMessage") == "BootNotification" and boot_status == "Accepted":
+    if (action in ("TriggerMessage", "ExtendedTriggerMessage") and payload.get("requestedMessage") == "BootNotification"
+            and boot_status == "Accepted"):
+        # The same reason holds for the security extension's ExtendedTriggerMessage.
         return "the charge point is already Accepted: a BootNotification may not be triggered (errata 3.40)"
     return None

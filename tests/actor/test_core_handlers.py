@@ -439,3 +439,92 @@ def test_meter_values_of_another_station_s_transaction_count_no_energy(store: St
     ctx = ctx_for(store, "CP2")
     call(ctx, "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [_register("999999")]})
     assert _counted(ctx, "energy_metered") == []
+
+
+# -- the certificate authority (SignCertificate) and the security requests' bookkeeping -------------
+
+
+def _csr(identity: str, bits: int = 2048) -> str:
+    from cryptography import x509 as x509_
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    name = x509_.Name([x509_.NameAttribute(NameOID.ORGANIZATION_NAME, "Test CPO"),
+                       x509_.NameAttribute(NameOID.COMMON_NAME, identity)])
+    csr = x509_.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture(scope="module")
+def authority() -> Any:
+    from actors.ocpp import pki
+
+    return pki.new_authority("Test CPO", NOW, 1)
+
+
+def test_a_valid_csr_is_accepted_kept_and_followed_by_certificate_signed(store: Store, authority: Any) -> None:
+    from actors.ocpp import pki
+    from actors.ocpp.effects import StartCall
+
+    store.upsert_station("CP1")
+    ctx = replace(ctx_for(store, cpo_name="Test CPO"), authority=lambda: authority)
+    assert call(ctx, "SignCertificate", {"csr": _csr("CP1")}) == {"status": "Accepted"}
+    started = [e for e in ctx.effects if isinstance(e, StartCall)]
+    assert [s.action for s in started] == ["CertificateSigned"]
+    chain = pki.certificates(started[0].payload["certificateChain"])
+    assert chain[0].subject.rfc4514_string() == "CN=CP1,O=Test CPO" and chain[1] == authority.certificate
+    issued = store.list_issued_certificates("CP1")
+    assert [(r["serial"], r["status"]) for r in issued] == [(pki.serial_hex(chain[0].serial_number), "Issued")]
+
+    hook("CertificateSigned", ctx_for(store), started[0].payload, {"status": "Accepted"})
+    assert store.list_issued_certificates("CP1")[0]["status"] == "Accepted"
+
+
+def test_a_csr_for_another_identity_is_rejected_and_the_reason_logged(store: Store, authority: Any,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    ctx = replace(ctx_for(store), authority=lambda: authority)
+    with caplog.at_level("WARNING"):
+        assert call(ctx, "SignCertificate", {"csr": _csr("CP2")}) == {"status": "Rejected"}
+    assert ctx.effects == [] and store.list_issued_certificates() == []
+    assert any(r.levelname == "WARNING" and "subject CN is 'CP2'" in r.getMessage() for r in caplog.records)
+
+
+def test_installed_certificate_ids_are_kept_and_an_accepted_delete_removes_one(store: Store) -> None:
+    store.upsert_station("CP1")
+    one = {"hashAlgorithm": "SHA256", "issuerNameHash": "aa", "issuerKeyHash": "bb", "serialNumber": "01"}
+    two = {**one, "serialNumber": "02"}
+    hook("GetInstalledCertificateIds", ctx_for(store), {"certificateType": "CentralSystemRootCertificate"},
+         {"status": "Accepted", "certificateHashData": [one, two]})
+    assert [r["serial_number"] for r in store.installed_certificates("CP1")] == ["01", "02"]
+    hook("DeleteCertificate", ctx_for(store), {"certificateHashData": {**one, "serialNumber": "1"}}, {"status": "Accepted"})
+    assert [r["serial_number"] for r in store.installed_certificates("CP1")] == ["02"]
+    hook("GetInstalledCertificateIds", ctx_for(store), {"certificateType": "CentralSystemRootCertificate"},
+         {"status": "NotFound"})
+    assert store.installed_certificates("CP1") == []
+    calls = store.station_events("CP1", kind="security-call")
+    assert [(e["detail"]["action"], e["status"]) for e in calls][::-1] == [
+        ("GetInstalledCertificateIds", "Accepted"), ("DeleteCertificate", "Accepted"), ("GetInstalledCertificateIds", "NotFound")]
+
+
+def test_security_events_are_counted_by_type_folded_to_the_whitepaper_list(store: Store) -> None:
+    from actors.ocpp.effects import Count
+
+    store.upsert_station("CP1")
+    ctx = ctx_for(store)
+    call(ctx, "SecurityEventNotification", {"type": "InvalidChargePointCertificate", "timestamp": "2026-11-25T09:00:00Z"})
+    call(ctx, "SecurityEventNotification", {"type": "VendorSpecificThing", "timestamp": "2026-11-25T09:00:00Z"})
+    assert [e.args for e in ctx.effects if isinstance(e, Count)] == [("InvalidChargePointCertificate",), ("other",)]
+    assert [e["type"] for e in store.security_events("CP1")] == ["VendorSpecificThing", "InvalidChargePointCertificate"]
+
+
+def test_certificates_are_kept_in_the_event_history_as_subject_and_serial_not_pem(store: Store, authority: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    store.upsert_station("CP1")
+    pem = authority.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    hook("InstallCertificate", ctx_for(store), {"certificateType": "CentralSystemRootCertificate", "certificate": pem},
+         {"status": "Accepted"})
+    kept = store.station_events("CP1", kind="security-call")[0]["detail"]
+    assert kept["request"]["certificate"] == "CN=Test CPO charge point CA,O=Test CPO serial 1"

@@ -6,6 +6,7 @@ points at an admin port nobody listens on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -338,3 +339,66 @@ def test_every_command_option_and_subcommand_has_help_text() -> None:
     assert _undocumented(run.serve_parser(), "serve") == []
     assert _undocumented(simulator._parser(), "sim") == []
     assert _undocumented(bench._parser(), "bench") == []
+
+
+# -- the security extension's commands ------------------------------------------------------------
+
+
+def _root(tmp_path: Any) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    from actors.ocpp import pki
+    from tests.unit.test_pki import NOW
+
+    root = pki.new_authority("Test CPO", NOW, 0x00A1).certificate
+    path = tmp_path / "root.pem"
+    path.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    return root, path
+
+
+@pytest.mark.parametrize("algorithm", ["SHA256", "SHA384", "SHA512"])
+def test_delete_certificate_computes_the_hash_data_from_the_certificate_file(tmp_path: Any, algorithm: str) -> None:
+    from actors.ocpp import pki
+
+    root, path = _root(tmp_path)
+    action, payload = call("delete-certificate", "CP1", "--hash-algorithm", algorithm, "--certificate", str(path))
+    assert action == "DeleteCertificate"
+    assert payload == {"certificateHashData": pki.hash_data(root, algorithm)}
+    assert payload["certificateHashData"]["serialNumber"] == "a1"
+
+
+def test_delete_certificate_needs_the_three_hashes_or_the_certificate_not_both(tmp_path: Any) -> None:
+    _, path = _root(tmp_path)
+    with pytest.raises(CommandError, match="--issuer-name-hash, --issuer-key-hash and --serial"):
+        request("delete-certificate", "CP1", "--hash-algorithm", "SHA256", "--serial", "1")
+    with pytest.raises(CommandError, match="not both"):
+        request("delete-certificate", "CP1", "--hash-algorithm", "SHA256", "--serial", "1", "--certificate", str(path))
+
+
+def test_get_log_leaves_the_request_id_to_the_station_actor_unless_given() -> None:
+    built = request("get-log", "CP1", "--type", "SecurityLog", "--location", "ftp://x/")
+    assert isinstance(built, CallRequest) and "requestId" not in built.payload
+    assert built.options == {"allocate_request_id": True}
+    given = request("get-log", "CP1", "--type", "SecurityLog", "--location", "ftp://x/", "--request-id", "9")
+    assert isinstance(given, CallRequest) and given.payload["requestId"] == 9 and given.options == {}
+
+
+def test_extended_trigger_for_a_certificate_omits_the_connector() -> None:
+    assert call("extended-trigger", "CP1", "SignChargePointCertificate") == (
+        "ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+
+
+def test_signed_update_firmware_needs_a_signature_and_certificate_or_a_firmware_file(tmp_path: Any) -> None:
+    with pytest.raises(CommandError, match="--signing-certificate FILE and --signature B64, or --firmware FILE"):
+        request("signed-update-firmware", "CP1", "--location", "https://fw/")
+    firmware = tmp_path / "fw.bin"
+    firmware.write_bytes(b"firmware")
+    built = request("signed-update-firmware", "CP1", "--location", "https://fw/", "--firmware", str(firmware))
+    assert isinstance(built, CallRequest)
+    assert built.options["sign_firmware"] == hashlib.sha256(b"firmware").hexdigest()  # the node signs it
+
+
+def test_upgrade_security_profile_is_change_configuration_security_profile() -> None:
+    built = request("upgrade-security-profile", "CP1", "--to", "3")
+    assert isinstance(built, CallRequest) and built.action == "ChangeConfiguration"
+    assert built.payload == {"key": "SecurityProfile", "value": "3"} and built.options == {"upgrade_to": 3}

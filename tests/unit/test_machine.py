@@ -271,3 +271,67 @@ def test_meter_values_for_the_stations_own_transaction_read_no_owner_after_the_f
     assert asked == [77, 5]
     write = next(e for e in foreign.effects if isinstance(e, Write))
     assert write.kwargs == {"flag": "transaction of another charge point"}
+
+
+def _signing_machine() -> tuple[StationMachine, Any]:
+    from actors.ocpp import pki
+
+    authority = pki.new_authority("Test CPO", NOW, 1)
+    ids = iter(f"out-{n}" for n in range(100))
+    m = StationMachine("CP1", settings=Settings(), view=FakeReads({"ever_accepted": True, "last_boot_status": "Accepted"}),
+                       new_id=lambda: next(ids), authority=lambda: authority)
+    m.connected(1, "127.0.0.1:5000", NOW, 0.0)
+    return m, authority
+
+
+def _csr_text(identity: str) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity)])).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_a_signed_csr_is_answered_first_then_certificate_signed_is_sent_through_the_call_queue() -> None:
+    m, _ = _signing_machine()
+    step = m.received(1, json.dumps([2, "s1", "SignCertificate", {"csr": _csr_text("CP1")}]), NOW, 1.0, 1.0)
+    sent = frames(step.effects)
+    assert sent[0] == [3, "s1", {"status": "Accepted"}]
+    assert sent[1][:3] == [2, "out-0", "CertificateSigned"] and "BEGIN CERTIFICATE" in sent[1][3]["certificateChain"]
+    assert ArmTimeout("out-0", 30.0) in step.effects
+    assert [w.op for w in step.effects if isinstance(w, Write)] == ["record_issued_certificate"]
+    assert m.calls.outstanding is not None and m.calls.outstanding.action == "CertificateSigned"
+    # Its answer ends it like any CALL; no operator waits for it.
+    done = m.received(1, json.dumps([3, "out-0", {"status": "Accepted"}]), NOW, 2.0, 2.0)
+    assert m.calls.outstanding is None and not [e for e in done.effects if isinstance(e, Tell)]
+    assert [w.op for w in done.effects if isinstance(w, Write)] == ["record_station_event", "set_issued_certificate_status"]
+
+
+def test_certificate_signed_waits_behind_an_outstanding_call_and_is_withdrawn_if_the_csr_was_not_stored() -> None:
+    m, _ = _signing_machine()
+    m.send_call(SendCall("Reset", {"type": "Soft"}, {}, "CP1"), "ctl", NOW, 0.5)
+    step = m.received(1, json.dumps([2, "s1", "SignCertificate", {"csr": _csr_text("CP1")}]), NOW, 1.0, 1.0)
+    assert [f[0] for f in frames(step.effects)] == [3]  # queued behind the Reset
+    assert [c.action for c in m.calls.queued] == ["CertificateSigned"]
+    fallback = step.fallback()  # the certificate could not be stored: InternalError, nothing sent later
+    assert frames(fallback)[0][:3] == [4, "s1", "InternalError"]
+    assert not m.calls.queued
+
+
+def test_a_csr_for_another_identity_is_rejected_and_starts_no_call() -> None:
+    m, _ = _signing_machine()
+    step = m.received(1, json.dumps([2, "s1", "SignCertificate", {"csr": _csr_text("CP9")}]), NOW, 1.0, 1.0)
+    assert frames(step.effects) == [[3, "s1", {"status": "Rejected"}]]
+    assert m.calls.outstanding is None
+
+
+def test_no_boot_notification_is_triggered_once_accepted_with_the_extended_trigger_either() -> None:
+    from actors.ocpp.machine import refusal_reason
+
+    for action in ("TriggerMessage", "ExtendedTriggerMessage"):
+        assert "errata 3.40" in str(refusal_reason("Accepted", action, {"requestedMessage": "BootNotification"}))
+        assert refusal_reason("Pending", action, {"requestedMessage": "BootNotification"}) is None
