@@ -26,14 +26,14 @@ without holding up the loop.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
 import socket
-import threading
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from metrics.appthread import AppThread
 
 __all__ = ["IDLE_TIMEOUT", "MAX_LINE", "MetricsServer", "Ready", "Render"]
 
@@ -41,75 +41,32 @@ log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 5.0
 MAX_LINE = 8190  # request line and each header line, in bytes (aiohttp's own default)
-START_TIMEOUT = 10.0
 
 Render = Callable[[], tuple[bytes, str]]
 Ready = Callable[[], Awaitable[tuple[bool, str]]]  # run on the server's loop: (ready, JSON body)
 
 
-class MetricsServer:
+class MetricsServer(AppThread):
     """Serves ``render()`` at ``/metrics`` on ``sock`` (already bound and listening)."""
 
+    what = "metrics HTTP server"
+
     def __init__(self, sock: socket.socket, render: Render, ready: Ready | None = None) -> None:
-        self.sock = sock
+        super().__init__(sock, thread_name="metrics-http", idle_timeout=IDLE_TIMEOUT)
         self.render = render
         self.ready = ready
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name="metrics-http", daemon=True)
         self.renderer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-render")
-        self.runner: web.AppRunner | None = None
-        self.started = threading.Event()
-        self.failure: BaseException | None = None
 
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
-
-    def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Serve from now on; raises what kept the server from starting."""
-        self.thread.start()
-        if not self.started.wait(timeout):
-            raise RuntimeError("the metrics HTTP server did not start")
-        if self.failure is not None:
-            raise self.failure
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self.thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
-            self.thread.join(timeout)
+    def stopped(self) -> None:
         self.renderer.shutdown(wait=False, cancel_futures=True)
 
-    # -- on the loop ------------------------------------------------------------------
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self._serve())
-        except BaseException as exc:  # reported to start()
-            self.failure = exc
-            self.started.set()
-            return
-        self.started.set()
-        try:
-            self.loop.run_forever()
-        finally:
-            self.loop.close()
-
-    async def _serve(self) -> None:
+    def application(self) -> web.Application:
         app = web.Application(handler_args={"max_line_size": MAX_LINE, "max_field_size": MAX_LINE})
         app.router.add_route("*", "/metrics", self._metrics)
         app.router.add_route("*", "/", self._ok)
         app.router.add_route("*", "/healthz", self._ok)
         app.router.add_route("*", "/readyz", self._readyz)
-        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=IDLE_TIMEOUT,
-                                    shutdown_timeout=1.0)
-        await self.runner.setup()
-        await web.SockSite(self.runner, self.sock).start()
-
-    async def _shutdown(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-        self.loop.stop()
+        return app
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):

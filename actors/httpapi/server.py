@@ -41,7 +41,6 @@ import itertools
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -60,6 +59,7 @@ from actors.messages import (
     StationAddressReply,
 )
 from actors.operator_calls import call_document, error_document, invalid_payload, prepare_call
+from metrics.appthread import AppThread
 from storage import scope_allows
 
 __all__ = ["ApiServer", "KeyLookup"]
@@ -69,7 +69,6 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = 15.0
 MAX_LINE = 8190
 MAX_BODY = 1024 * 1024
-START_TIMEOUT = 10.0
 ASK_TIMEOUT = 30.0  # the registry answers at once; longer means it is gone
 CALL_MARGIN = 10.0  # beyond the call timeout, as ctl waits
 TOUCH_EVERY = 60.0  # seconds between two writes of a key's last use
@@ -84,15 +83,17 @@ _CODE_NAME = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "No
               409: "NotConnected", 422: "UsageError", 500: "InternalError", 503: "Unreachable", 504: "Timeout"}
 
 
-class ApiServer:
+class ApiServer(AppThread):
     """Serves ``ROUTES`` on ``sock`` (bound and listening) until ``stop()``."""
+
+    what = "HTTP API server"
 
     def __init__(self, sock: socket.socket, *, registry: Any, send: Callable[[Any, Any], None],
                  find_key: KeyLookup, touch_key: Callable[[str], None],
                  readiness: Callable[[], Awaitable[tuple[bool, str]]],
                  open_store: Callable[[], Any] | None = None) -> None:
         """``open_store``: a read-only ``storage.Store`` for the event stream, opened on its thread."""
-        self.sock = sock
+        super().__init__(sock, thread_name="api-http", idle_timeout=IDLE_TIMEOUT)
         self.open_store = open_store
         self.feed: events.Feed | None = None
         self.readiness = readiness  # actors.readiness.Readiness.check, as /readyz of the metrics port
@@ -100,34 +101,14 @@ class ApiServer:
         self.send = send
         self.find_key = find_key
         self.touch_key = touch_key
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name="api-http", daemon=True)
         self.keys = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-keys")
-        self.runner: web.AppRunner | None = None
-        self.started = threading.Event()
-        self.failure: BaseException | None = None
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self.ids = itertools.count(1)
         self.touched: dict[str, float] = {}
         self.document = json.dumps(openapi.document()).encode()
         self.console = console.load()
 
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
-
-    def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Serve from now on; raises what kept the server from starting."""
-        self.thread.start()
-        if not self.started.wait(timeout):
-            raise RuntimeError("the HTTP API server did not start")
-        if self.failure is not None:
-            raise self.failure
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self.thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
-            self.thread.join(timeout)
+    def stopped(self) -> None:
         self.keys.shutdown(wait=False, cancel_futures=True)
 
     def deliver(self, reply: Any) -> None:
@@ -136,38 +117,18 @@ class ApiServer:
 
     # -- on the loop ------------------------------------------------------------------
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self._serve())
-        except BaseException as exc:  # reported to start()
-            self.failure = exc
-            self.started.set()
-            return
-        self.started.set()
-        try:
-            self.loop.run_forever()
-        finally:
-            self.loop.close()
-
-    async def _serve(self) -> None:
+    def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors],
                               handler_args={"max_line_size": MAX_LINE, "max_field_size": MAX_LINE})
         for route in ROUTES:
             app.router.add_route(route.method, route.path, self._handler(route))
-        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=IDLE_TIMEOUT,
-                                    shutdown_timeout=1.0)
-        await self.runner.setup()
-        await web.SockSite(self.runner, self.sock).start()
+        return app
 
-    async def _shutdown(self) -> None:
+    async def closing(self) -> None:
         for future in self.pending.values():
             future.cancel()
         if self.feed is not None:
             self.feed.close()
-        if self.runner is not None:
-            await self.runner.cleanup()
-        self.loop.stop()
 
     def _resolve(self, reply: Any) -> None:
         future = self.pending.get(getattr(reply, "request_id", 0))
