@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import os
 import ssl
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
 from actors.ocpp import pki
@@ -32,6 +31,7 @@ from gateway.sim.ports import free_ports
 from tests.support.certs import ORGANISATION, Issued, client_context, issue, make_ca
 from tests.support.chargepoint import ChargePoint, now_iso
 from tests.support.system import CentralSystem, wait_for
+from tests.support.tlsnode import handshake_status, metric, ws_plain, wss
 
 PASSWORD = "0123456789abcdef0123"  # 20 bytes: the white paper's AuthorizationKey length
 FIRMWARE_URL = "https://firmware.example/cp-2.0.bin"
@@ -69,33 +69,12 @@ def node(pki_files: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
     system.stop()
 
 
-def wss(system: CentralSystem) -> str:
-    return f"wss://127.0.0.1:{system.port}"
 
 
-def ws_plain(system: CentralSystem) -> str:
-    return f"ws://127.0.0.1:{system.plain_port}"  # type: ignore[attr-defined]
 
 
-def _status(url: str, context: ssl.SSLContext | None = None, password: str | None = None, identity: str = "") -> int:
-    headers = {}
-    if password is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()
-    extra = {"ssl": context} if context is not None else {}
-    try:
-        with connect(url, subprotocols=["ocpp1.6"], additional_headers=headers, open_timeout=10, **extra):  # type: ignore[list-item, arg-type]
-            return 101
-    except InvalidStatus as refused:
-        return refused.response.status_code
 
 
-def _metric(system: CentralSystem, name: str, **labels: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{system.metrics_port}/metrics", timeout=10).read().decode()
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in body.splitlines():
-        if line.startswith(f"{name}{{{want}}} " if want else f"{name} "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def _booted(cp: ChargePoint) -> None:
@@ -153,7 +132,7 @@ def test_tc_073_a_new_authorization_key_is_used_from_the_next_connection_and_the
         cp.close()
     with ChargePoint(wss(node), station, ssl=context, password=new) as again:
         _booted(again)
-    assert _status(f"{wss(node)}/{station}", context, PASSWORD, station) == 401  # A01.FR.03: the old one no more
+    assert handshake_status(f"{wss(node)}/{station}", context, PASSWORD, station) == 401  # A01.FR.03: the old one no more
 
 
 # -- TC_074 / TC_077: a certificate for the charge point, by request of the central system --------------
@@ -199,7 +178,7 @@ def test_tc_077_a_rejected_certificate_and_its_security_event_are_kept(node: Cen
     cp = _sp3(node, pki_files, station, {"ExtendedTriggerMessage": lambda p: {"status": "Accepted"},
                                           "CertificateSigned": lambda p: {"status": "Rejected"}})
     try:
-        before = _metric(node, "csms_security_events_total", type="InvalidChargePointCertificate")
+        before = metric(node, "csms_security_events_total", type="InvalidChargePointCertificate")
         chain = _renew_certificate(node, cp, _new_key("rsa"))
         assert pki.certificates(chain)[0].subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == station
         wait_for(lambda: node.ctl_ok("certificate", "list", "--station", station)[0]["status"] == "Rejected",
@@ -211,7 +190,7 @@ def test_tc_077_a_rejected_certificate_and_its_security_event_are_kept(node: Cen
         cp.close()
     events = node.ctl_ok("security-events", station)
     assert [(e["type"], e["tech_info"]) for e in events] == [("InvalidChargePointCertificate", "chain does not verify")]
-    wait_for(lambda: _metric(node, "csms_security_events_total", type="InvalidChargePointCertificate") == before + 1,
+    wait_for(lambda: metric(node, "csms_security_events_total", type="InvalidChargePointCertificate") == before + 1,
              message="the security event to be counted")
 
 
@@ -462,8 +441,8 @@ def test_tc_083_upgrade_security_profile_sends_change_configuration_then_reset_h
     context = client_context(pki_files.ca)
     with ChargePoint(wss(node), station, ssl=context, password=PASSWORD) as new:
         _booted(new)
-    assert _status(f"{ws_plain(node)}/{station}", None, PASSWORD, station) == 403  # A05.FR.09
-    assert _status(f"{wss(node)}/{station}", context, PASSWORD, station) == 101
+    assert handshake_status(f"{ws_plain(node)}/{station}", None, PASSWORD, station) == 403  # A05.FR.09
+    assert handshake_status(f"{wss(node)}/{station}", context, PASSWORD, station) == 101
     refused = node.ctl("upgrade-security-profile", station, "--to", "1")
     assert refused.code == 2 and "only an upgrade" in refused.json["error"]["description"]
 
@@ -475,7 +454,7 @@ def test_tc_085_basic_auth_without_a_header_is_refused_then_with_it_upgraded(nod
     station = "WP-085"
     node.ctl_ok("station", "add", station, "--security-profile", "2", "--password", PASSWORD)
     context = client_context(pki_files.ca)
-    assert _status(f"{wss(node)}/{station}", context) == 401
+    assert handshake_status(f"{wss(node)}/{station}", context) == 401
     with ChargePoint(wss(node), station, ssl=context, password=PASSWORD) as cp:
         _booted(cp)
 
@@ -507,10 +486,10 @@ def test_refused_logins_handshakes_and_certificates_are_the_central_systems_own_
         node: CentralSystem, pki_files: Pki) -> None:
     node.ctl_ok("station", "add", "WP-OWN-1", "--security-profile", "1", "--password", PASSWORD)
     node.ctl_ok("station", "add", "WP-OWN-3", "--security-profile", "3")
-    assert _status(f"{ws_plain(node)}/WP-OWN-1", None, "wrong-password-0000", "WP-OWN-1") == 401
-    assert _status(f"{ws_plain(node)}/WP-OWN-3") == 403  # profile 3 on plain ws: a downgrade tried
+    assert handshake_status(f"{ws_plain(node)}/WP-OWN-1", None, "wrong-password-0000", "WP-OWN-1") == 401
+    assert handshake_status(f"{ws_plain(node)}/WP-OWN-3") == 403  # profile 3 on plain ws: a downgrade tried
     other = client_context(pki_files.ca, client=pki_files.client("WP-OWN-SOMEONE"))
-    assert _status(f"{wss(node)}/WP-OWN-3", other) == 403  # a certificate for another identity
+    assert handshake_status(f"{wss(node)}/WP-OWN-3", other) == 403  # a certificate for another identity
     with pytest.raises((ssl.SSLError, OSError, WebSocketException)):
         old = client_context(pki_files.ca, maximum=ssl.TLSVersion.TLSv1_2, ciphers="AES128-SHA:@SECLEVEL=0")
         with connect(f"{wss(node)}/WP-OWN-TLS", subprotocols=["ocpp1.6"], ssl=old, open_timeout=10):  # type: ignore[list-item]
@@ -551,7 +530,7 @@ def test_ca_init_makes_the_node_ca_next_to_the_database_and_csrs_are_then_signed
             assert chain[1].serial_number == int(made["serial"], 16)
         listed = system.ctl_ok("certificate", "list")
         assert [c["station_id"] for c in listed] == ["CA-INIT-1"] and "certificate" not in listed[0]
-        assert _metric(system, "csms_certificates_expiring") == 0.0
+        assert metric(system, "csms_certificates_expiring") == 0.0
     finally:
         system.stop()
     assert "BEGIN PRIVATE KEY" not in system.log()
@@ -602,12 +581,12 @@ def test_a_client_certificate_of_another_organisation_is_refused_when_the_cpo_is
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     context = client_context(pki_files.ca, client=Issued(cert_file, key_file, certificate, key))
-    assert _status(f"{wss(node)}/{station}", context) == 403
+    assert handshake_status(f"{wss(node)}/{station}", context) == 403
     why = "client certificate is for organisation 'Other CPO', not the CPO 'Test CPO'"
     wait_for(lambda: any(e["detail"] == why for e in node.ctl_ok("security-events", "--own")),
              message="the refusal in the own security log")
     # Its own CPO's certificate is accepted.
-    assert _status(f"{wss(node)}/{station}", client_context(pki_files.ca, client=pki_files.client(station))) == 101
+    assert handshake_status(f"{wss(node)}/{station}", client_context(pki_files.ca, client=pki_files.client(station))) == 101
 
 
 def test_the_http_api_lists_security_events_and_issued_certificates_as_ctl_does(node: CentralSystem, pki_files: Pki) -> None:

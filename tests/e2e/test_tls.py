@@ -11,12 +11,11 @@ from __future__ import annotations
 import ssl
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
 from gateway.sim.ports import free_ports
@@ -24,6 +23,7 @@ from gateway.tls import TLS12_CIPHERS
 from tests.support.certs import Issued, client_context, issue, make_ca
 from tests.support.chargepoint import ChargePoint
 from tests.support.system import RUN, CentralSystem, wait_for
+from tests.support.tlsnode import handshake_status, metric, ws_plain, wss
 
 PASSWORD = "0123456789abcdef0123"  # 20 bytes: the white paper's AuthorizationKey length
 
@@ -57,36 +57,12 @@ def node(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central
     system.stop()
 
 
-def wss(system: CentralSystem) -> str:
-    return f"wss://127.0.0.1:{system.port}"
 
 
-def ws_plain(system: CentralSystem) -> str:
-    return f"ws://127.0.0.1:{system.plain_port}"  # type: ignore[attr-defined]
 
 
-def _metric(system: CentralSystem, name: str, **labels: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{system.metrics_port}/metrics", timeout=10).read().decode()
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in body.splitlines():
-        if line.startswith(f"{name}{{{want}}} "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
-def _status(url: str, context: ssl.SSLContext | None = None, password: str | None = None,
-            identity: str = "") -> int:
-    import base64
-
-    headers = {}
-    if password is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()
-    extra = {"ssl": context} if context is not None else {}
-    try:
-        with connect(url, subprotocols=["ocpp1.6"], additional_headers=headers, open_timeout=10, **extra):  # type: ignore[list-item, arg-type]
-            return 101
-    except InvalidStatus as refused:
-        return refused.response.status_code
 
 
 # -- TC_086: TLS, server-side certificate -----------------------------------------------------
@@ -137,14 +113,14 @@ def test_only_gcm_suites_are_offered_in_tls_1_2() -> None:
 
 
 def _handshake_refused(node: CentralSystem, context: ssl.SSLContext, identity: str) -> None:
-    before = _metric(node, "csms_security_refusals_total", reason="tls-handshake")
+    before = metric(node, "csms_security_refusals_total", reason="tls-handshake")
     # In TLS 1.3 the client's side of the handshake ends before the server checks its
     # certificate: it then sees the connection closed instead of an HTTP answer. The
     # counter below tells a TLS refusal from any other.
     with pytest.raises((ssl.SSLError, OSError, WebSocketException)):
         with connect(f"{wss(node)}/{identity}", subprotocols=["ocpp1.6"], ssl=context, open_timeout=10):  # type: ignore[list-item]
             pass
-    wait_for(lambda: _metric(node, "csms_security_refusals_total", reason="tls-handshake") > before,
+    wait_for(lambda: metric(node, "csms_security_refusals_total", reason="tls-handshake") > before,
              message="the refused handshake to be counted")
     assert "refused a TLS connection" in node.log()
     shown = node.ctl("station", "show", identity)
@@ -186,19 +162,19 @@ def test_a_profile_3_station_connects_with_its_own_client_certificate(node: Cent
 
 def test_a_valid_client_certificate_for_another_identity_is_refused(node: CentralSystem, pki: Pki) -> None:
     node.ctl_ok("station", "add", "SP3-2", "--security-profile", "3")
-    before = _metric(node, "csms_security_refusals_total", reason="certificate-identity")
+    before = metric(node, "csms_security_refusals_total", reason="certificate-identity")
     context = client_context(pki.ca, client=pki.client("SP3-SOMEONE-ELSE"))
-    assert _status(f"{wss(node)}/SP3-2", context) == 403
-    wait_for(lambda: _metric(node, "csms_security_refusals_total", reason="certificate-identity") > before,
+    assert handshake_status(f"{wss(node)}/SP3-2", context) == 403
+    wait_for(lambda: metric(node, "csms_security_refusals_total", reason="certificate-identity") > before,
              message="the refusal to be counted")
     assert any("SP3-2" in line and "client certificate is for 'SP3-SOMEONE-ELSE'" in line for line in node.log().splitlines())
 
 
 def test_a_profile_3_station_trying_basic_auth_is_refused(node: CentralSystem, pki: Pki) -> None:
     node.ctl_ok("station", "add", "SP3-3", "--security-profile", "3", "--password", PASSWORD)
-    before = _metric(node, "csms_security_refusals_total", reason="security-profile")
-    assert _status(f"{wss(node)}/SP3-3", client_context(pki.ca), PASSWORD, "SP3-3") == 403
-    wait_for(lambda: _metric(node, "csms_security_refusals_total", reason="security-profile") > before,
+    before = metric(node, "csms_security_refusals_total", reason="security-profile")
+    assert handshake_status(f"{wss(node)}/SP3-3", client_context(pki.ca), PASSWORD, "SP3-3") == 403
+    wait_for(lambda: metric(node, "csms_security_refusals_total", reason="security-profile") > before,
              message="the refusal to be counted")
     assert any("SP3-3" in line and "security profile 3 required, the connection has 2" in line
                for line in node.log().splitlines())
@@ -211,10 +187,10 @@ def test_a_profile_2_station_connects_over_wss_with_basic_auth_and_is_refused_on
     node: CentralSystem, pki: Pki
 ) -> None:
     node.ctl_ok("station", "add", "SP2-1", "--security-profile", "2", "--password", PASSWORD)
-    assert _status(f"{wss(node)}/SP2-1", client_context(pki.ca)) == 401  # TC_085: no Authorization header
+    assert handshake_status(f"{wss(node)}/SP2-1", client_context(pki.ca)) == 401  # TC_085: no Authorization header
     with ChargePoint(wss(node), "SP2-1", ssl=client_context(pki.ca), password=PASSWORD) as cp:
         assert cp.boot()["status"] == "Accepted"
-    assert _status(f"{ws_plain(node)}/SP2-1", None, PASSWORD, "SP2-1") == 403
+    assert handshake_status(f"{ws_plain(node)}/SP2-1", None, PASSWORD, "SP2-1") == 403
 
 
 def test_profiles_0_and_1_connect_on_the_plain_port(node: CentralSystem) -> None:
@@ -249,8 +225,8 @@ def test_tc_083_upgrade_from_profile_1_to_2_then_the_old_profile_is_refused(node
         assert new.boot()["status"] == "Accepted"
         new.status(0, "Available")
     # The old profile is refused from now on (A05.FR.09), the new one still works.
-    assert _status(f"{ws_plain(node)}/{station}", None, PASSWORD, station) == 403
-    assert _status(f"{wss(node)}/{station}", client_context(pki.ca), PASSWORD, station) == 101
+    assert handshake_status(f"{ws_plain(node)}/{station}", None, PASSWORD, station) == 403
+    assert handshake_status(f"{wss(node)}/{station}", client_context(pki.ca), PASSWORD, station) == 101
     assert node.ctl_ok("station", "show", station)["station"]["security_profile"] == 2
 
 
