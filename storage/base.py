@@ -92,6 +92,27 @@ class StoreBase:
         """The sqlite3 connection (autocommit mode), waiting while the file is locked."""
         return RetryingConnection(self.db.conn)
 
+    def prune_oldest(self, table: str, column: str, cutoff: str, *, batch: int) -> int:
+        """Delete up to ``batch`` of the oldest rows of ``table`` whose ``column`` (an ISO time) is
+        before ``cutoff``; how many.
+
+        Rows are read in id order, which is the order they were stored in, and the
+        batch stops at the first one that is recent enough: no index on the time,
+        and no scan of the whole table when nothing is old. ``table`` and
+        ``column`` are the callers' own names, never input.
+        """
+        with self.write() as conn:
+            oldest = conn.execute(f"SELECT id, {column} FROM {table} ORDER BY id LIMIT ?", [batch]).fetchall()  # noqa: S608
+            last = None
+            for row_id, at in oldest:
+                if at >= cutoff:
+                    break
+                last = row_id
+            if last is None:
+                return 0
+            return int(conn.execute(f"DELETE FROM {table} WHERE id <= ? AND {column} < ?",  # noqa: S608
+                                    [last, cutoff]).rowcount)
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction, committed on exit, rolled back on error.

@@ -154,16 +154,4 @@ class HistoryMixin(StoreBase):
 
     def prune_history(self, table: str, before: datetime, *, batch: int = 5000) -> int:
         """Delete up to ``batch`` of the oldest rows of ``table`` written before ``before``; how many."""
-        column = PRUNABLE[table]  # a KeyError for anything else: the names below are ours
-        cutoff = iso(before)
-        with self.write() as conn:
-            oldest = conn.execute(f"SELECT id, {column} FROM {table} ORDER BY id LIMIT ?", [batch]).fetchall()  # noqa: S608
-            last = None
-            for row_id, at in oldest:
-                if at >= cutoff:
-                    break
-                last = row_id
-            if last is None:
-                return 0
-            return int(conn.execute(f"DELETE FROM {table} WHERE id <= ? AND {column} < ?",  # noqa: S608
-                                    [last, cutoff]).rowcount)
+        return self.prune_oldest(table, PRUNABLE[table], iso(before), batch=batch)  # KeyError: not ours to prune

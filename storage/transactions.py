@@ -240,23 +240,8 @@ class TransactionsMixin(StoreBase):
                 conn.executemany(sql, rows)
 
     def prune_meter_values(self, before: datetime, *, batch: int = 5000) -> int:
-        """Delete up to ``batch`` of the oldest meter values received before ``before``; how many.
-
-        Rows are read in id order, which is the order they were stored in, and the
-        batch stops at the first one that is recent enough: no index on the time,
-        and no scan of the whole table when nothing is old.
-        """
-        cutoff = iso(before)
-        with self.write() as conn:
-            oldest = conn.execute("SELECT id, received_at FROM meter_values ORDER BY id LIMIT ?", [batch]).fetchall()
-            last = None
-            for row_id, received_at in oldest:
-                if received_at >= cutoff:
-                    break
-                last = row_id
-            if last is None:
-                return 0
-            return conn.execute("DELETE FROM meter_values WHERE id <= ? AND received_at < ?", [last, cutoff]).rowcount
+        """Delete up to ``batch`` of the oldest meter values received before ``before``; how many."""
+        return self.prune_oldest("meter_values", "received_at", iso(before), batch=batch)
 
     def transaction_station(self, tx_id: int) -> str | None:
         """The charge point that started transaction ``tx_id``, or None if there is none."""
