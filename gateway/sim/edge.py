@@ -89,31 +89,26 @@ async def _boots(url: str, samples: int) -> list[float]:
     return [await _boot(url, "GOOD-1") for _ in range(samples)]
 
 
-def _flood(url: str, identity: str, seconds: float) -> None:
-    async def run() -> None:
-        end = time.monotonic() + seconds
-        n = 0
-        while time.monotonic() < end:
-            n += 1
-            status, ws = await _attempt(url, f"wrong-{n}", identity)
-            if ws is not None:
-                await ws.close()
-
-    asyncio.run(run())
-
-
-async def _guess(url: str, identity: str, seconds: float) -> dict[str, Any]:
+async def _wrong_passwords(url: str, identity: str, seconds: float) -> tuple[dict[int, int], int, float]:
+    """Wrong passwords for ``identity``, one after the other, for ``seconds``: (answers by status, attempts, seconds)."""
     counts: dict[int, int] = {}
-    end = time.monotonic() + seconds
     started = time.monotonic()
     n = 0
-    while time.monotonic() < end:
+    while time.monotonic() < started + seconds:
         n += 1
         status, ws = await _attempt(url, f"wrong-{n}", identity)
         if ws is not None:
             await ws.close()
         counts[status] = counts.get(status, 0) + 1
-    took = time.monotonic() - started
+    return counts, n, time.monotonic() - started
+
+
+def _flood(url: str, identity: str, seconds: float) -> None:
+    asyncio.run(_wrong_passwords(url, identity, seconds))
+
+
+async def _guess(url: str, identity: str, seconds: float) -> dict[str, Any]:
+    counts, n, took = await _wrong_passwords(url, identity, seconds)
     right, ws = await _attempt(url, PASSWORD, identity)
     if ws is not None:
         await ws.close()
